@@ -1,0 +1,38 @@
+# fem_assb: `make demo` and `make test` each install everything into .venv first.
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+MPIEXEC ?= $(VENV)/bin/mpiexec
+NP    ?= 2
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: install demo test test-serial test-mpi lint benchmark clean
+
+$(VENV)/.installed: pyproject.toml
+	@set -e; py=$$(./scripts/find-python); echo "using $$py"; \
+	  [ -x $(PY) ] || $$py -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) demos/01_getting_started.py
+
+lint: install
+	$(VENV)/bin/ruff check fem_assb tests demos benchmarks
+
+test-serial: install
+	$(PY) -m pytest -q tests
+
+test-mpi: install
+	$(MPIEXEC) -n $(NP) $(PY) -m pytest -q -m mpi -p no:cacheprovider tests
+
+test: lint test-serial test-mpi
+
+benchmark: install
+	$(PY) benchmarks/bench_conductivity.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

@@ -1,0 +1,5 @@
+"""Analysis of structures and results: effective conductivity, percolation, ..."""
+
+from fem_assb.analysis.percolation import PercolationError, percolating_mask
+
+__all__ = ["PercolationError", "percolating_mask"]

@@ -1,0 +1,292 @@
+"""The ``fem-assb`` command (a thin layer over the Python functions).
+
+    fem-assb generate homogeneous|perforated|layered [options] -o FILE.npz
+    fem-assb info FILE [--json] [--png PATH]
+    fem-assb conductivity FILE [--phase electrolyte] [--axis x] [--json]
+    fem-assb mesh FILE -o MESH.xdmf
+    fem-assb render FILE -o PICTURE.png
+
+Every command works under ``mpiexec -n N``; output is printed by rank 0 only. With
+``--json`` stdout holds one JSON object and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from fem_assb.structure.voxels import StructureError
+
+
+def _rank() -> int:
+    if "mpi4py" in sys.modules or "dolfinx" in sys.modules:
+        from mpi4py import MPI
+
+        return MPI.COMM_WORLD.rank
+    return 0
+
+
+def _echo(msg: str = "", err: bool = False) -> None:
+    if _rank() == 0:
+        click.echo(msg, err=err)
+
+
+def _emit_json(obj: dict) -> None:
+    if _rank() == 0:
+        sys.stdout.write(json.dumps(obj, default=float) + "\n")
+        sys.stdout.flush()
+
+
+class _Errors(click.Group):
+    """Turn the package's input errors into one clear line (rank 0), exit code 2."""
+
+    def invoke(self, ctx):
+        from fem_assb.materials.parameters import ParameterError
+
+        try:
+            return super().invoke(ctx)
+        except (StructureError, ParameterError, ValueError, FileNotFoundError) as err:
+            if isinstance(err, click.ClickException):
+                raise
+            _echo(f"Error: {err}", err=True)
+            sys.exit(2)
+
+
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        return [float(v) for v in text.replace(",", " ").split()]
+    except ValueError as err:
+        raise click.BadParameter(f"expected numbers separated by commas, got '{text}'",
+                                 param_hint=name) from err
+
+
+@click.group(cls=_Errors)
+@click.version_option(package_name="fem_assb")
+def main():
+    """fem_assb: structure-resolved simulation of battery composite cathodes."""
+
+
+# ---------------------------------------------------------------------------- generate
+def _structure_options(f):
+    opts = [
+        click.option("--size-um", nargs=3, type=float, default=(106.0, 60.0, 60.0),
+                     show_default=True, help="box size x y z in µm (x: thickness)"),
+        click.option("--voxel-size-um", type=float, default=1.0, show_default=True),
+        click.option("--cbd-fraction", type=float, default=0.21, show_default=True,
+                     help="CBD volume fraction (0 for a binder-free cathode)"),
+        click.option("--mean-diameter-um", type=float, default=8.0, show_default=True),
+        click.option("--diameter-std-um", type=float, default=2.0, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--electrolyte", type=click.Choice(["liquid", "solid"]), default="liquid",
+                     show_default=True, help="solid: CBD voxels become solid electrolyte"),
+        click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+                     help="output file (.npz native; .npy, .tif, .raw also written)"),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _finish(structure, electrolyte: str, output: str) -> None:
+    from fem_assb.structure import save_structure, to_solid_electrolyte
+
+    if electrolyte == "solid":
+        structure = to_solid_electrolyte(structure)
+    if _rank() == 0:
+        path = save_structure(structure, output)
+        fr = ", ".join(f"{k} {v:.3f}" for k, v in structure.volume_fractions().items())
+        click.echo(f"wrote {path}: {structure.shape} voxels of "
+                   f"{structure.voxel_size * 1e6:g} µm; {fr}; theoretical capacity "
+                   f"{structure.theoretical_capacity_mAh_cm2():.3f} mAh/cm²")
+
+
+def _base_kwargs(kw: dict) -> dict:
+    return {"size_um": tuple(kw["size_um"]), "voxel_size_um": kw["voxel_size_um"],
+            "cbd_fraction": kw["cbd_fraction"], "mean_diameter_um": kw["mean_diameter_um"],
+            "diameter_std_um": kw["diameter_std_um"]}
+
+
+@main.group()
+def generate():
+    """Generate a voxel structure (homogeneous, perforated or layered)."""
+
+
+@generate.command()
+@click.option("--cam-fraction", type=float, default=0.65, show_default=True)
+@_structure_options
+def homogeneous(cam_fraction, **kw):
+    """Homogeneous cathode of random polydisperse CAM spheres, CBD and electrolyte."""
+    from fem_assb.structure import homogeneous as gen
+
+    s = gen(cam_fraction=cam_fraction, seed=kw["seed"], **_base_kwargs(kw))
+    _finish(s, kw["electrolyte"], kw["output"])
+
+
+@generate.command()
+@click.option("--radius-um", type=float, required=True, help="channel radius in µm")
+@click.option("--layout", type=click.Choice(["corners", "single"]), default="corners",
+              show_default=True,
+              help="quarter holes at the four y/z corners, or one at (0, 0) (the study's)")
+@click.option("--input", "input_file", type=click.Path(exists=True, dir_okay=False),
+              help="perforate this structure instead of generating one")
+@click.option("--cam-fraction", type=float, default=0.65, show_default=True)
+@_structure_options
+def perforated(radius_um, layout, input_file, cam_fraction, **kw):
+    """Homogeneous cathode with electrolyte channels along x (quarter holes)."""
+    from fem_assb.structure import homogeneous as gen
+    from fem_assb.structure import load_structure, perforate
+
+    base = (load_structure(input_file) if input_file else
+            gen(cam_fraction=cam_fraction, seed=kw["seed"], **_base_kwargs(kw)))
+    _finish(perforate(base, radius_um, layout=layout), kw["electrolyte"], kw["output"])
+
+
+@generate.command()
+@click.option("--layer-fractions", default="0.5,0.5", show_default=True,
+              help="layer thickness fractions from separator to collector, e.g. 0.3,0.7")
+@click.option("--cam-fractions", default="0.6,0.7", show_default=True,
+              help="CAM volume fraction of each layer, from separator to collector")
+@click.option("--reverse", is_flag=True, help="stack the layers in reverse order")
+@_structure_options
+def layered(layer_fractions, cam_fractions, reverse, **kw):
+    """Cathode of layers with different CAM content stacked along x."""
+    from fem_assb.structure import layered as gen
+
+    fr = _floats(layer_fractions, "--layer-fractions")
+    cam = _floats(cam_fractions, "--cam-fractions")
+    if len(fr) != len(cam):
+        raise click.BadParameter("give as many --cam-fractions as --layer-fractions")
+    s = gen(fractions=fr, cam_fractions=cam, reverse=reverse, seed=kw["seed"],
+            **_base_kwargs(kw))
+    _finish(s, kw["electrolyte"], kw["output"])
+
+
+# --------------------------------------------------------------------- info / render
+def _load(path, voxel_size):
+    from fem_assb.structure import load_structure
+
+    return load_structure(path, voxel_size=voxel_size)
+
+
+_voxel_size_option = click.option("--voxel-size", type=float, default=None,
+                                  help="voxel edge in m (needed for .npy/.tif/.raw)")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@_voxel_size_option
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--png", type=click.Path(dir_okay=False), help="write cross-sections here")
+def info(file, voxel_size, as_json, png):
+    """Size, phase fractions and theoretical capacity of a structure."""
+    from fem_assb.analysis.percolation import percolating_mask
+
+    s = _load(file, voxel_size)
+    summary = s.summary()
+    summary["percolates_along_x"] = {
+        name: bool(percolating_mask(s.labels == pid).any())
+        for name, pid in (("cam", 1), ("electrolyte", 2), ("cbd", 3)) if (s.labels == pid).any()}
+    if png and _rank() == 0:
+        from fem_assb.viz import plot_sections
+
+        plot_sections(s, png, title=Path(file).name)
+    if as_json:
+        _emit_json(summary)
+        return
+    lx, ly, lz = summary["size_um"]
+    _echo(f"{file}")
+    _echo(f"  voxels        {s.shape[0]} x {s.shape[1]} x {s.shape[2]} = {s.labels.size:,} "
+          f"of {summary['voxel_size_um']:g} µm  ({lx:g} x {ly:g} x {lz:g} µm)")
+    for name, frac in summary["volume_fractions"].items():
+        perc = summary["percolates_along_x"].get(name)
+        note = "" if perc is None else ("  percolates along x" if perc else "  isolated along x")
+        _echo(f"  {name:<12}  {100 * frac:6.2f} vol%{note}")
+    _echo(f"  theoretical capacity  {summary['theoretical_capacity_mAh_cm2']:.3f} mAh/cm²")
+    if png:
+        _echo(f"  wrote {png}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@_voxel_size_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True)
+@click.option("--sections", is_flag=True, help="2D cross-sections instead of a 3D render")
+def render(file, voxel_size, output, sections):
+    """Picture of a structure (PNG, off-screen)."""
+    from fem_assb.viz import plot_sections, render_structure
+
+    s = _load(file, voxel_size)
+    if _rank() == 0:
+        (plot_sections if sections else render_structure)(s, output)
+    _echo(f"wrote {output}")
+
+
+# --------------------------------------------------------------- mesh / conductivity
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@_voxel_size_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="XDMF file (mesh, phase cell tags, facet tags)")
+@click.option("--separator-um", type=float, default=None,
+              help="assemble a virtual cell with a separator of this thickness first")
+@click.option("--electrolyte", type=click.Choice(["liquid", "solid"]), default="solid",
+              show_default=True)
+@click.option("--refine", type=int, default=1, show_default=True)
+def mesh(file, voxel_size, output, separator_um, electrolyte, refine):
+    """Tetrahedral mesh of a structure (or virtual cell) written as XDMF for ParaView."""
+    from fem_assb.mesh import build_mesh, tags
+    from fem_assb.structure import assemble_cell
+
+    s = _load(file, voxel_size)
+    if separator_um is not None:
+        s = assemble_cell(s, separator_um, electrolyte)
+    vm = build_mesh(s, refine=refine)
+    area = vm.facet_area(tags.CAM_ELECTROLYTE)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    vm.write_xdmf(output)
+    _echo(f"wrote {output}: {vm.num_cells_global():,} tetrahedra, CAM|electrolyte area "
+          f"{area * 1e12:.1f} µm²")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--phase", "phases", multiple=True, default=("electrolyte",), show_default=True,
+              help="conducting phase(s); repeat or separate by commas (e.g. electrolyte,cbd)")
+@click.option("--axis", type=click.Choice(["x", "y", "z"]), default="x", show_default=True)
+@_voxel_size_option
+@click.option("--cbd-factor", type=float, default=None,
+              help="CBD conductivity relative to bulk (default 0.12)")
+@click.option("--refine", type=int, default=1, show_default=True,
+              help="subdivide every voxel into N³ voxels")
+@click.option("--solver", type=click.Choice(["auto", "direct", "iterative"]), default="auto",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def conductivity(file, phases, axis, voxel_size, cbd_factor, refine, solver, as_json):
+    """Normalised effective conductivity σ_eff/σ_bulk of a phase set along an axis."""
+    from fem_assb.analysis.conductivity import effective_conductivity
+    from fem_assb.analysis.percolation import PercolationError
+
+    names = [p for item in phases for p in item.replace(",", " ").split()]
+    s = _load(file, voxel_size)
+    factors = {"cbd": cbd_factor} if cbd_factor is not None and "cbd" in names else None
+    try:
+        r = effective_conductivity(s, names, axis=axis, factors=factors, refine=refine,
+                                   solver=solver)
+    except PercolationError as err:
+        _echo(f"Error: {err}", err=True)
+        sys.exit(3)
+    if as_json:
+        _emit_json(r.to_dict())
+        return
+    _echo(f"{file}: {'+'.join(r.phases)} along {axis}")
+    _echo(f"  volume fraction          {r.volume_fraction:.4f}")
+    _echo(f"  sigma_eff / sigma_bulk   {r.relative_conductivity:.5f}")
+    _echo(f"  tortuosity factor        {r.tortuosity_factor:.3f}")
+    _echo(f"  percolating share        {r.percolating_fraction:.3f}  ({r.num_dofs:,} dofs)")
+
+
+if __name__ == "__main__":
+    main()

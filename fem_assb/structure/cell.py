@@ -1,0 +1,41 @@
+"""Virtual cell: anode face | separator | cathode | current collector face (along x)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fem_assb.constants import UM
+from fem_assb.structure.modify import to_solid_electrolyte
+from fem_assb.structure.phases import CAM, SEPARATOR
+from fem_assb.structure.voxels import StructureError, VoxelStructure
+
+ELECTROLYTES = ("solid", "liquid")
+
+
+def assemble_cell(cathode: VoxelStructure, separator_um: float = 25.0,
+                  electrolyte: str = "solid") -> VoxelStructure:
+    """Put a separator (label 4) in front of the cathode.
+
+    The planar Li anode is the face x = 0 of the result, the current collector the face
+    x = Lx. With ``electrolyte='solid'`` CBD voxels become solid electrolyte and the
+    separator is dense SE; with ``'liquid'`` it is a homogenised porous separator.
+    ``metadata['separator_voxels']`` gives the separator thickness in voxels.
+    """
+    if electrolyte not in ELECTROLYTES:
+        raise StructureError(f"electrolyte must be one of {ELECTROLYTES}, got '{electrolyte}'")
+    if separator_um < 0:
+        raise StructureError(f"separator thickness must be >= 0 µm, got {separator_um}")
+    if np.any(cathode.labels == SEPARATOR):
+        raise StructureError("structure already contains a separator (label 4)")
+    cathode.require_phases("cam")
+    if not np.any(cathode.labels[-1] == CAM):
+        raise StructureError("no CAM voxel touches the current collector face (x = Lx)")
+    if electrolyte == "solid":
+        cathode = to_solid_electrolyte(cathode)
+    n_sep = int(round(separator_um * UM / cathode.voxel_size))
+    if separator_um > 0 and n_sep == 0:
+        n_sep = 1
+    sep = np.full((n_sep,) + cathode.shape[1:], SEPARATOR, dtype=np.uint8)
+    labels = np.concatenate([sep, cathode.labels], axis=0)
+    return cathode.copy(labels, cell=True, electrolyte=electrolyte, separator_voxels=n_sep,
+                        separator_um=n_sep * cathode.voxel_size / UM)

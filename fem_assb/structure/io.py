@@ -1,0 +1,117 @@
+"""Reading and writing voxel structures.
+
+Supported files:
+
+- ``.npz`` (native): ``labels`` (uint8, x/y/z), ``voxel_size`` (m), ``metadata`` (JSON).
+- ``.npy``: a 3D integer label array; needs ``voxel_size``.
+- ``.tif``/``.tiff``: a multi-page TIFF, one page per x slice (page index = x, rows = y,
+  columns = z); needs ``voxel_size``.
+- ``.raw``/``.bin``: raw bytes; needs ``shape`` (x, y, z), ``voxel_size`` and optionally
+  ``dtype`` (default uint8), C order (z fastest).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from fem_assb.structure.voxels import StructureError, VoxelStructure, validate_labels
+
+SUFFIXES = (".npz", ".npy", ".tif", ".tiff", ".raw", ".bin")
+
+
+def _need_voxel_size(path: Path, voxel_size):
+    if voxel_size is None:
+        raise StructureError(
+            f"{path}: a {path.suffix} file holds no voxel size; give it (--voxel-size, in m)")
+    return voxel_size
+
+
+def load_structure(path, voxel_size: float | None = None, shape=None,
+                   dtype: str = "uint8") -> VoxelStructure:
+    """Load a voxel structure from a supported file; errors name the file and the problem.
+
+    Args:
+        path: file path.
+        voxel_size: voxel edge in m (required for .npy, .tif and raw files; overrides the
+            value stored in .npz when given).
+        shape: (nx, ny, nz) of a raw file.
+        dtype: element type of a raw file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StructureError(f"structure file not found: {path}")
+    suffix = path.suffix.lower()
+    meta: dict = {}
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "labels" not in data:
+                    raise StructureError(f"{path}: no 'labels' array in the .npz file "
+                                         f"(found: {', '.join(data.files) or 'nothing'})")
+                labels = data["labels"]
+                stored = float(data["voxel_size"]) if "voxel_size" in data else None
+                if "metadata" in data:
+                    meta = json.loads(str(data["metadata"]))
+        except (OSError, ValueError) as err:
+            if isinstance(err, StructureError):
+                raise
+            raise StructureError(f"{path}: not a readable .npz file ({err})") from err
+        if voxel_size is None:
+            if stored is None:
+                raise StructureError(f"{path}: no 'voxel_size' in the .npz file; give one")
+            voxel_size = stored
+    elif suffix == ".npy":
+        voxel_size = _need_voxel_size(path, voxel_size)
+        try:
+            labels = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise StructureError(f"{path}: not a readable .npy file ({err})") from err
+    elif suffix in (".tif", ".tiff"):
+        voxel_size = _need_voxel_size(path, voxel_size)
+        import tifffile
+
+        try:
+            labels = tifffile.imread(path)
+        except Exception as err:  # tifffile raises several types
+            raise StructureError(f"{path}: not a readable TIFF file ({err})") from err
+    elif suffix in (".raw", ".bin"):
+        voxel_size = _need_voxel_size(path, voxel_size)
+        if shape is None or len(shape) != 3:
+            raise StructureError(f"{path}: a raw file needs its shape (nx, ny, nz)")
+        raw = np.fromfile(path, dtype=np.dtype(dtype))
+        if raw.size != int(np.prod(shape)):
+            raise StructureError(f"{path}: holds {raw.size} values of {dtype}, "
+                                 f"but shape {tuple(shape)} needs {int(np.prod(shape))}")
+        labels = raw.reshape(shape)
+    else:
+        raise StructureError(f"{path}: unsupported file type '{suffix}' "
+                             f"(supported: {', '.join(SUFFIXES)})")
+    labels = validate_labels(labels, source=str(path))
+    meta.setdefault("source", str(path))
+    try:
+        return VoxelStructure(labels, float(voxel_size), meta)
+    except StructureError as err:
+        raise StructureError(f"{path}: {err}") from err
+
+
+def save_structure(structure: VoxelStructure, path) -> Path:
+    """Write a structure: ``.npz`` (native), ``.npy``, ``.tif`` or ``.raw`` by suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix in ("", ".npz"):
+        return structure.save(path)
+    if suffix == ".npy":
+        np.save(path, structure.labels)
+    elif suffix in (".tif", ".tiff"):
+        import tifffile
+
+        tifffile.imwrite(path, structure.labels)
+    elif suffix in (".raw", ".bin"):
+        structure.labels.tofile(path)
+    else:
+        raise StructureError(f"{path}: unsupported file type '{suffix}'")
+    return path

@@ -1,0 +1,157 @@
+"""``VoxelStructure``: a labelled voxel image of a composite cathode (numpy only).
+
+Axes: ``labels[x, y, z]``, x through the thickness from the separator (x = 0) to the
+current collector; y/z faces are symmetry planes. Voxels are cubes of edge
+``voxel_size`` (m).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fem_assb.constants import FARADAY, MAH_PER_CM2
+from fem_assb.structure.phases import CAM, PHASE_NAMES, phase_id
+
+
+class StructureError(ValueError):
+    """An invalid voxel structure or structure file (the message names file and problem)."""
+
+
+def validate_labels(labels, source: str = "labels") -> np.ndarray:
+    """Check a label array (3D, integer, known phase ids) and return it as uint8."""
+    arr = np.asarray(labels)
+    if arr.ndim != 3:
+        raise StructureError(
+            f"{source}: labels must be a 3D array (x, y, z), got shape {arr.shape}")
+    if min(arr.shape) < 1:
+        raise StructureError(f"{source}: labels array is empty (shape {arr.shape})")
+    if arr.dtype.kind == "b":
+        raise StructureError(f"{source}: labels are boolean; phase ids 0–3 are expected")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise StructureError(f"{source}: labels must be integers, got non-integer {arr.dtype}")
+    elif arr.dtype.kind not in "iu":
+        raise StructureError(f"{source}: labels must be integers, got dtype {arr.dtype}")
+    found = np.unique(arr)
+    unknown = [v for v in found.tolist() if int(v) not in PHASE_NAMES]
+    if unknown:
+        known = ", ".join(f"{k} {v}" for k, v in PHASE_NAMES.items())
+        raise StructureError(f"{source}: unknown label(s) {unknown}; known phase ids: {known}")
+    return arr.astype(np.uint8, copy=False)
+
+
+@dataclass
+class VoxelStructure:
+    """A voxel microstructure.
+
+    Attributes:
+        labels: uint8 array ``[x, y, z]`` of phase ids (see ``fem_assb.structure.phases``).
+        voxel_size: voxel edge length in m.
+        metadata: generator name, parameters, seed, ... (JSON-serialisable).
+    """
+
+    labels: np.ndarray
+    voxel_size: float
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.labels = validate_labels(self.labels)
+        vs = float(self.voxel_size)
+        if not np.isfinite(vs) or vs <= 0:
+            raise StructureError(
+                f"voxel_size must be a positive length in m, got {self.voxel_size}")
+        if vs > 1e-3:
+            raise StructureError(
+                f"voxel_size {vs} m is larger than 1 mm: give it in metres (e.g. 1e-6 for 1 µm)")
+        self.voxel_size = vs
+
+    # -- geometry -------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(n) for n in self.labels.shape)
+
+    @property
+    def lengths(self) -> tuple[float, float, float]:
+        """Edge lengths (Lx, Ly, Lz) in m."""
+        return tuple(n * self.voxel_size for n in self.shape)
+
+    @property
+    def cross_section_area(self) -> float:
+        """Area of the y/z face in m²."""
+        return self.lengths[1] * self.lengths[2]
+
+    # -- composition ----------------------------------------------------------------
+    def volume_fractions(self) -> dict[str, float]:
+        """Volume fraction of every phase present, keyed by phase name."""
+        counts = np.bincount(self.labels.ravel(), minlength=len(PHASE_NAMES))
+        total = self.labels.size
+        return {PHASE_NAMES[i]: float(counts[i] / total)
+                for i in range(len(counts)) if counts[i] > 0}
+
+    def fraction(self, phase) -> float:
+        """Volume fraction of one phase (name or id)."""
+        return float(np.count_nonzero(self.labels == phase_id(phase)) / self.labels.size)
+
+    def require_phases(self, *phases, source: str | None = None) -> None:
+        """Raise a StructureError naming any of ``phases`` that has no voxel."""
+        missing = [str(p) for p in phases if not np.any(self.labels == phase_id(p))]
+        if missing:
+            where = source or self.metadata.get("source", "structure")
+            raise StructureError(f"{where}: phase(s) {', '.join(missing)} absent (no voxel)")
+
+    def theoretical_capacity(self, params: dict | None = None) -> float:
+        """Theoretical areal capacity in C/m²: V_CAM · c_max · (1 − x0) · F / area."""
+        if params is None:
+            from fem_assb.materials import default_parameters
+
+            params = default_parameters()
+        c_max = params["cam"]["c_max"]
+        x0 = params["operation"]["initial_stoichiometry"]
+        v_cam = np.count_nonzero(self.labels == CAM) * self.voxel_size**3
+        return v_cam * c_max * (1.0 - x0) * FARADAY / self.cross_section_area
+
+    def theoretical_capacity_mAh_cm2(self, params: dict | None = None) -> float:
+        """Theoretical areal capacity in mAh/cm²."""
+        return self.theoretical_capacity(params) / MAH_PER_CM2
+
+    def summary(self, params: dict | None = None) -> dict:
+        """Sizes, fractions and theoretical capacity as a JSON-ready dict (user units)."""
+        lx, ly, lz = self.lengths
+        return {
+            "shape": list(self.shape),
+            "voxels": int(self.labels.size),
+            "voxel_size_um": self.voxel_size * 1e6,
+            "size_um": [lx * 1e6, ly * 1e6, lz * 1e6],
+            "volume_fractions": {k: round(v, 6) for k, v in self.volume_fractions().items()},
+            "theoretical_capacity_mAh_cm2": self.theoretical_capacity_mAh_cm2(params),
+            "metadata": self.metadata,
+        }
+
+    # -- files ----------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the native ``.npz`` file (labels, voxel_size in m, JSON metadata)."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, labels=self.labels, voxel_size=np.float64(self.voxel_size),
+                            metadata=np.array(json.dumps(self.metadata, default=str)))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, voxel_size: float | None = None) -> VoxelStructure:
+        """Read any supported file (see ``fem_assb.structure.io.load_structure``)."""
+        from fem_assb.structure.io import load_structure
+
+        return load_structure(path, voxel_size=voxel_size)
+
+    def copy(self, labels: np.ndarray | None = None, **metadata) -> VoxelStructure:
+        """A new structure with the same voxel size, new labels and updated metadata."""
+        meta = dict(self.metadata)
+        meta.update(metadata)
+        return VoxelStructure(self.labels.copy() if labels is None else labels,
+                              self.voxel_size, meta)

@@ -1,0 +1,5 @@
+"""Pictures: off-screen pyvista renders and matplotlib cross-sections."""
+
+from fem_assb.viz.structure import plot_sections, render_structure
+
+__all__ = ["plot_sections", "render_structure"]
