@@ -288,5 +288,58 @@ def conductivity(file, phases, axis, voxel_size, cbd_factor, refine, solver, as_
     _echo(f"  percolating share        {r.percolating_fraction:.3f}  ({r.num_dofs:,} dofs)")
 
 
+# ------------------------------------------------------------------------- discharge
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--electrolyte", type=click.Choice(["solid", "liquid"]), required=True)
+@click.option("--current-density", type=float, required=True,
+              help="applied current density in mA/cm² (> 0 discharges)")
+@click.option("--cutoff", type=float, default=None,
+              help="lower cut-off voltage in V (default: the parameter set's, 3.0 V)")
+@click.option("--parameters", type=click.Path(dir_okay=False), default=None,
+              help="TOML file overriding built-in parameters")
+@click.option("--film-thickness-nm", type=float, default=None,
+              help="resistive CAM|SE interphase thickness in nm")
+@click.option("--film-conductivity", type=float, default=None,
+              help="interphase conductivity in S/m")
+@click.option("--separator-um", type=float, default=None, help="separator thickness in µm")
+@click.option("--refine", type=int, default=1, show_default=True)
+@_voxel_size_option
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
+              help="directory for voltage.csv, summary.json, profiles.json")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def discharge(file, electrolyte, current_density, cutoff, parameters, film_thickness_nm,
+              film_conductivity, separator_um, refine, voxel_size, output, as_json):
+    """Galvanostatic discharge of a cathode structure in a virtual cell."""
+    from fem_assb.materials import load_parameters
+    from fem_assb.solver.simulate import discharge as run
+
+    film = {}
+    if film_thickness_nm is not None:
+        film["thickness_nm"] = film_thickness_nm
+    if film_conductivity is not None:
+        film["conductivity"] = film_conductivity
+    params = load_parameters(parameters, {"film": film} if film else None)
+    s = _load(file, voxel_size)
+    res = run(s, current_density, electrolyte=electrolyte, params=params, cutoff_V=cutoff,
+              separator_um=separator_um, refine=refine, output=output,
+              progress=not as_json)
+    summary = res.summary()
+    if as_json:
+        _emit_json(summary)
+        return
+    _echo(f"{file}: {electrolyte} electrolyte, {current_density:g} mA/cm², "
+          f"stopped by {res.stop_reason}")
+    _echo(f"  capacity        {res.capacity_mAh_cm2:.4f} mAh/cm² of "
+          f"{res.theoretical_capacity_mAh_cm2:.4f} theoretical")
+    _echo(f"  energy          {res.energy_mWh_cm2:.4f} mWh/cm²  "
+          f"({res.energy_density_Wh_kg:.1f} Wh/kg)")
+    _echo(f"  mean voltage    {res.mean_voltage_V:.4f} V (end {res.end_voltage_V:.4f} V)")
+    _echo(f"  steps           {res.steps} ({res.newton_iterations} Newton iterations, "
+          f"{res.wall_time_s:.1f} s)")
+    if output:
+        _echo(f"  wrote           {output}/voltage.csv, summary.json, profiles.json")
+
+
 if __name__ == "__main__":
     main()

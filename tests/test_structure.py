@@ -57,7 +57,7 @@ def test_theoretical_capacity_by_hand():
     h = 2e-6
     s = VoxelStructure(labels, h)
     p = default_parameters()
-    x0, cmax = p["operation"]["initial_stoichiometry"], p["cam"]["c_max"]
+    x0, cmax = p.operation.initial_stoichiometry, p.cam.c_max
     q = 0.5 * 10 * h * cmax * (1 - x0) * FARADAY  # C/m²
     assert s.theoretical_capacity() == pytest.approx(q, rel=1e-12)
     assert s.theoretical_capacity_mAh_cm2() == pytest.approx(q / 3.6 * 1e-4, rel=1e-12)

@@ -1,5 +1,22 @@
 """Material parameter sets (TOML data shipped with the package) and their functional forms."""
 
-from fem_assb.materials.parameters import default_parameters, load_parameters
+from fem_assb.materials.functions import (
+    butler_volmer,
+    exchange_current_density,
+    make_function,
+    nmc811_ocv_fit,
+    table_function,
+)
+from fem_assb.materials.parameters import (
+    ParameterError,
+    Parameters,
+    Table,
+    default_parameters,
+    load_parameters,
+)
 
-__all__ = ["default_parameters", "load_parameters"]
+__all__ = [
+    "ParameterError", "Parameters", "Table", "butler_volmer", "default_parameters",
+    "exchange_current_density", "load_parameters", "make_function", "nmc811_ocv_fit",
+    "table_function",
+]

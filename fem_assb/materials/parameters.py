@@ -1,8 +1,8 @@
-"""Parameter sets as data: the built-in TOML set and user overrides.
+"""Parameter sets as data: the built-in TOML set, user overrides, validation (pydantic).
 
-``load_parameters(path)`` returns the built-in set with the user's entries merged over it.
-A key the built-in set does not have is an error naming the key and the file, so a typo can
-never silently leave a default in place.
+``load_parameters(path)`` returns the built-in set with the user's entries merged over
+it, validated: an unknown key, a wrong type or an out-of-range value is a
+``ParameterError`` naming the key (and the file).
 """
 
 from __future__ import annotations
@@ -11,38 +11,165 @@ import copy
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ParameterError(ValueError):
     """A parameter file or entry is invalid (the message names the key and file)."""
 
 
-def default_parameters() -> dict[str, dict[str, Any]]:
-    """The built-in parameter set (NMC811, Li6PS5Cl, LiPF6 EC:EMC, Li metal), SI units."""
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Table(_Strict):
+    """A tabulated function y(x), linear or log-linear between points, constant outside."""
+
+    x: list[float] = Field(min_length=2)
+    y: list[float] = Field(min_length=2)
+    interpolation: Literal["linear", "log"] = "linear"
+
+    @model_validator(mode="after")
+    def _check(self):
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x has {len(self.x)} points but y has {len(self.y)}")
+        if any(b <= a for a, b in zip(self.x, self.x[1:], strict=False)):
+            raise ValueError("x must increase strictly")
+        if self.interpolation == "log" and min(self.y) <= 0:
+            raise ValueError("log interpolation needs y > 0")
+        return self
+
+
+Functional = float | str | Table
+Positive = Field(gt=0)
+
+
+class Operation(_Strict):
+    temperature: float = Field(gt=200, lt=400)  # K
+    initial_stoichiometry: float = Field(gt=0, lt=1)
+    cutoff_voltage: float = Field(gt=0, lt=5)  # V
+
+
+class Cam(_Strict):
+    c_max: float = Positive
+    density: float = Positive
+    alpha: float = Field(gt=0, lt=1)
+    ocv: Functional
+    k_liquid: float = Positive
+    k_solid: float = Positive
+    diffusivity_liquid: Functional
+    conductivity: Functional
+    diffusivity_solid: Functional
+
+
+class SolidElectrolyte(_Strict):
+    conductivity: float = Positive
+    li_concentration: float = Positive
+    density: float = Positive
+
+
+class LiquidElectrolyte(_Strict):
+    initial_concentration: float = Positive
+    density: float = Positive
+
+
+class Cbd(_Strict):
+    porosity: float = Field(gt=0, le=1)
+    ionic_factor: float = Field(gt=0, le=1)
+    electronic_conductivity: float = Positive
+    solid_density: float = Positive
+
+
+class Separator(_Strict):
+    thickness_um: float = Field(ge=0)
+    porosity: float = Field(gt=0, le=1)
+    ionic_factor: float = Field(gt=0, le=1)
+    polymer_density: float = Positive
+
+
+class Anode(_Strict):
+    kinetics: Literal["butler-volmer", "ideal"]
+    exchange_current_solid: float = Positive
+    alpha: float = Field(gt=0, lt=1)
+    density: float = Positive
+    specific_capacity_mAh_g: float = Positive
+
+
+class Film(_Strict):
+    thickness_nm: float = Field(ge=0)
+    conductivity: float = Positive
+
+    @property
+    def resistance(self) -> float:
+        """Area-specific film resistance R_f = δ/σ_f in Ω m² (0 when off)."""
+        return self.thickness_nm * 1e-9 / self.conductivity
+
+
+class Collector(_Strict):
+    contact_conductance: float = Positive
+
+
+class Parameters(_Strict):
+    """A complete, validated parameter set (SI units unless a field names its unit)."""
+
+    operation: Operation
+    cam: Cam
+    solid_electrolyte: SolidElectrolyte
+    liquid_electrolyte: LiquidElectrolyte
+    cbd: Cbd
+    separator: Separator
+    anode: Anode
+    film: Film
+    collector: Collector
+
+    def updated(self, overrides: dict, source: str = "overrides") -> Parameters:
+        """A copy with ``overrides`` (nested dict) merged in and validated."""
+        return _validate(_merged(self.model_dump(), overrides, source), source)
+
+
+def _raw_default() -> dict:
     text = resources.files("fem_assb.materials").joinpath("data/default.toml").read_text()
     return tomllib.loads(text)
 
 
-def _merge(base: dict, override: dict, where: str, source: str) -> None:
+def _merged(base: dict, override: dict, source: str, where: str = "") -> dict:
+    out = copy.deepcopy(base)
     for key, value in override.items():
         name = f"{where}.{key}" if where else key
-        if key not in base:
-            known = ", ".join(sorted(base))
+        if key not in out:
+            known = ", ".join(sorted(out))
             raise ParameterError(f"{source}: unknown parameter '{name}' (known here: {known})")
-        if isinstance(base[key], dict):
+        if isinstance(out[key], dict) and set(out[key]) != {"x", "y", "interpolation"}:
             if not isinstance(value, dict):
-                raise ParameterError(f"{source}: '{name}' must be a table")
-            _merge(base[key], value, name, source)
+                raise ParameterError(f"{source}: '{name}' must be a table of parameters")
+            out[key] = _merged(out[key], value, source, name)
         else:
-            if isinstance(value, dict):
-                raise ParameterError(f"{source}: '{name}' must be a value, not a table")
-            base[key] = value
+            out[key] = value
+    return out
 
 
-def load_parameters(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+def _validate(data: dict, source: str) -> Parameters:
+    try:
+        return Parameters.model_validate(data)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("float", "str",
+                                                                               "Table")))
+            lines.append(f"'{loc}': {e['msg']} (got {e.get('input')!r})")
+        raise ParameterError(f"{source}: invalid parameter " + "; ".join(lines)) from None
+
+
+def default_parameters() -> Parameters:
+    """The built-in parameter set (NMC811, Li6PS5Cl, LiPF6 EC:EMC, Li metal)."""
+    return _validate(_raw_default(), "built-in parameters")
+
+
+def load_parameters(path: str | Path | None = None, overrides: dict | None = None) -> Parameters:
     """Built-in parameters, updated from a TOML file and/or a dict of overrides."""
-    params = copy.deepcopy(default_parameters())
+    params = default_parameters()
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -51,7 +178,7 @@ def load_parameters(path: str | Path | None = None, overrides: dict | None = Non
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as err:
             raise ParameterError(f"{path}: not valid TOML ({err})") from err
-        _merge(params, data, "", str(path))
+        params = params.updated(data, str(path))
     if overrides:
-        _merge(params, overrides, "", "overrides")
+        params = params.updated(overrides)
     return params

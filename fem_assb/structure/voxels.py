@@ -109,8 +109,8 @@ class VoxelStructure:
             from fem_assb.materials import default_parameters
 
             params = default_parameters()
-        c_max = params["cam"]["c_max"]
-        x0 = params["operation"]["initial_stoichiometry"]
+        c_max = params.cam.c_max
+        x0 = params.operation.initial_stoichiometry
         v_cam = np.count_nonzero(self.labels == CAM) * self.voxel_size**3
         return v_cam * c_max * (1.0 - x0) * FARADAY / self.cross_section_area
 

@@ -1,5 +1,6 @@
 """Pictures: off-screen pyvista renders and matplotlib cross-sections."""
 
+from fem_assb.viz.curves import plot_discharge
 from fem_assb.viz.structure import plot_sections, render_structure
 
-__all__ = ["plot_sections", "render_structure"]
+__all__ = ["plot_discharge", "plot_sections", "render_structure"]

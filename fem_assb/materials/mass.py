@@ -1,0 +1,35 @@
+"""Mass basis of the energy density (kg/m²): cathode composite + separator (+ its
+electrolyte) + Li metal anode sized at n/p = 1; current collectors and housing excluded
+(Clausnitzer 2023, Eq. 10)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fem_assb.materials.parameters import Parameters
+from fem_assb.structure.phases import CAM, CBD, ELECTROLYTE, SEPARATOR
+from fem_assb.structure.voxels import VoxelStructure
+
+
+def areal_mass(cell: VoxelStructure, params: Parameters, electrolyte: str,
+               theoretical_capacity: float) -> float:
+    """Areal mass in kg/m² of an assembled cell (labels with the separator, 4).
+
+    Args:
+        theoretical_capacity: C/m², sizes the Li metal anode (n/p = 1).
+    """
+    h3 = cell.voxel_size**3
+    n = np.bincount(cell.labels.ravel(), minlength=5)
+    p = params
+    if electrolyte == "solid":
+        rho_e = p.solid_electrolyte.density
+        m = n[CAM] * p.cam.density + (n[ELECTROLYTE] + n[CBD] + n[SEPARATOR]) * rho_e
+    else:
+        rho_l = p.liquid_electrolyte.density
+        eps_c, eps_s = p.cbd.porosity, p.separator.porosity
+        m = (n[CAM] * p.cam.density + n[ELECTROLYTE] * rho_l
+             + n[CBD] * ((1 - eps_c) * p.cbd.solid_density + eps_c * rho_l)
+             + n[SEPARATOR] * ((1 - eps_s) * p.separator.polymer_density + eps_s * rho_l))
+    m *= h3 / cell.cross_section_area
+    li = theoretical_capacity / 3.6 / p.anode.specific_capacity_mAh_g * 1e-3  # kg/m²
+    return float(m + li)
