@@ -307,9 +307,14 @@ def conductivity(file, phases, axis, voxel_size, cbd_factor, refine, solver, as_
 @_voxel_size_option
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="directory for voltage.csv, summary.json, profiles.json")
+@click.option("--fields-every", type=int, default=None,
+              help="write 3D fields (VTX, for ParaView) every N steps; 0: end state only")
+@click.option("--linear-solver", type=click.Choice(["direct", "iterative"]), default="direct",
+              show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def discharge(file, electrolyte, current_density, cutoff, parameters, film_thickness_nm,
-              film_conductivity, separator_um, refine, voxel_size, output, as_json):
+              film_conductivity, separator_um, refine, voxel_size, output, fields_every,
+              linear_solver, as_json):
     """Galvanostatic discharge of a cathode structure in a virtual cell."""
     from fem_assb.materials import load_parameters
     from fem_assb.solver.simulate import discharge as run
@@ -323,7 +328,7 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
     s = _load(file, voxel_size)
     res = run(s, current_density, electrolyte=electrolyte, params=params, cutoff_V=cutoff,
               separator_um=separator_um, refine=refine, output=output,
-              progress=not as_json)
+              progress=not as_json, fields_every=fields_every, linear=linear_solver)
     summary = res.summary()
     if as_json:
         _emit_json(summary)

@@ -78,6 +78,16 @@ def test_time_step_halving_changes_capacity_little():
     assert abs(a.capacity_mAh_cm2 / b.capacity_mAh_cm2 - 1) < 0.01
 
 
+def test_iterative_solver_matches_direct(small_assb):
+    kw = dict(params=default_parameters(), separator_um=3.0, progress=False, cutoff_V=3.7,
+              comm=MPI.COMM_SELF, control=StepControl(max_fraction=0.05, easy_newton=99))
+    a = discharge(small_assb, 8.0, linear="direct", **kw)
+    b = discharge(small_assb, 8.0, linear="iterative", **kw)
+    assert b.linear_iterations > b.newton_iterations  # really Krylov
+    assert b.capacity_mAh_cm2 == pytest.approx(a.capacity_mAh_cm2, rel=1e-8)
+    assert b.max_charge_balance_error < 1e-8
+
+
 def test_bad_input_is_named():
     p = default_parameters()
     with pytest.raises(DischargeError, match="rest voltage"):
@@ -121,7 +131,7 @@ def test_cli_discharge_json(tmp_path):
     np.save(tmp_path / "slab.npy", np.full((3, 1, 1), CAM, np.uint8))
     args = ["discharge", str(tmp_path / "slab.npy"), "--voxel-size", "1e-6", "--electrolyte",
             "solid", "--current-density", "1", "--separator-um", "2", "-o",
-            str(tmp_path / "out"), "--json"]
+            str(tmp_path / "out"), "--fields-every", "0", "--json"]
     r = CliRunner().invoke(main, args, catch_exceptions=False)
     assert r.exit_code == 0, r.output
     res = json.loads(r.output)
@@ -130,8 +140,16 @@ def test_cli_discharge_json(tmp_path):
                 "newton_iterations", "wall_time_s"):
         assert key in res
     assert 0 < res["capacity_mAh_cm2"] <= res["theoretical_capacity_mAh_cm2"]
+    # CAM utilisation profile: its CAM-weighted mean is the delivered share of the
+    # theoretical capacity (Li balance; every plane of the slab holds the same CAM)
+    prof = json.loads((tmp_path / "out" / "profiles.json").read_text())
+    assert len(prof["x_um"]) == 3 * 1  # one value per voxel plane of the cathode
+    assert np.mean(prof["cam_utilisation"]) == pytest.approx(
+        res["state_capacity_mAh_cm2"] / res["theoretical_capacity_mAh_cm2"], rel=1e-8)
+    assert prof["cam_utilisation"][0] > prof["cam_utilisation"][-1]  # separator side first
     rows = (tmp_path / "out" / "voltage.csv").read_text().splitlines()
     assert rows[0].startswith("time_s,capacity_mAh_cm2,voltage_V") and len(rows) > 10
+    assert any((tmp_path / "out" / "fields" / "cam.bp").iterdir())
     bad = CliRunner().invoke(main, args[:-1] + ["--cutoff", "4.5"])
     assert bad.exit_code == 2 and "rest voltage" in bad.output
     (tmp_path / "p.toml").write_text("[cam]\nc_mx = 1\n")

@@ -22,7 +22,7 @@ import ufl
 from fem_assb._dolfinx import MPI, fem
 from fem_assb.analysis.percolation import PercolationError, percolating_mask
 from fem_assb.mesh import build_mesh, tags
-from fem_assb.solver import linear_solver_options
+from fem_assb.solver import linear_solver_options, unique_prefix
 from fem_assb.structure.phases import CBD, PHASE_NAMES, SEPARATOR, phase_ids
 from fem_assb.structure.voxels import StructureError, VoxelStructure
 
@@ -123,7 +123,7 @@ def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
     from fem_assb._dolfinx import dolfinx
 
     problem = dolfinx.fem.petsc.LinearProblem(
-        a, L, bcs=bcs, petsc_options_prefix=f"fem_assb_conductivity_{id(vm)}_",
+        a, L, bcs=bcs, petsc_options_prefix=unique_prefix("conductivity"),
         petsc_options=linear_solver_options(solver, ndofs, symmetric=True))
     uh = problem.solve()
     problem.solver.destroy()

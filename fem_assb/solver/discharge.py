@@ -20,6 +20,7 @@ import numpy as np
 
 from fem_assb._dolfinx import MPI, PETSc, dolfinx
 from fem_assb.constants import FARADAY, MA_PER_CM2, MAH_PER_CM2
+from fem_assb.solver.options import unique_prefix
 
 
 class DischargeError(ValueError):
@@ -46,6 +47,7 @@ class DischargeResult:
 
     capacity_mAh_cm2: float
     theoretical_capacity_mAh_cm2: float
+    state_capacity_mAh_cm2: float  # of the final state (profiles, fields): the last step
     energy_mWh_cm2: float
     energy_density_Wh_kg: float
     mean_voltage_V: float
@@ -56,6 +58,7 @@ class DischargeResult:
     steps: int
     rejected_steps: int
     newton_iterations: int
+    linear_iterations: int
     wall_time_s: float
     max_charge_balance_error: float  # max |∫i dΓ + I A| / (I A) over the steps
     lithium_balance_error: float  # |Li gained − ∫I dt A/F| / (∫I dt A/F)
@@ -67,12 +70,38 @@ class DischargeResult:
         return d
 
 
+FIELDS = ("c", "phi_s", "phi_e", "V")  # the blocks of the coupled system, in order
+
+
+def _set_field_splits(problem, unknowns, comm) -> None:
+    """Index sets of the blocks in DOLFINx's 'mpi' block layout: on each rank the owned
+    dofs of block 0, then block 1, ...; the rank's offset sums the blocks' offsets."""
+    spaces = [u.function_space for u in unknowns]
+    sizes = [V.dofmap.index_map.size_local * V.dofmap.index_map_bs for V in spaces]
+    start = sum(V.dofmap.index_map.local_range[0] * V.dofmap.index_map_bs for V in spaces)
+    idx = {}
+    for name, n in zip(FIELDS, sizes, strict=True):
+        idx[name] = np.arange(start, start + n, dtype=PETSc.IntType)
+        start += n
+    # V is stiffly tied to Φ_s through the collector contact: one split for both
+    groups = {"c": idx["c"], "phi_s": np.concatenate([idx["phi_s"], idx["V"]]),
+              "phi_e": idx["phi_e"]}
+    splits = [(k, PETSc.IS().createGeneral(v, comm=comm)) for k, v in groups.items()]
+    problem.solver.getKSP().getPC().setFieldSplitIS(*splits)
+
+
 def _snes_options(linear: str) -> dict:
     opts = {"snes_type": "newtonls", "snes_linesearch_type": "bt", "snes_max_it": 25,
             "snes_rtol": 1e-10, "snes_stol": 0.0}
     if linear == "iterative":
-        opts.update({"ksp_type": "gmres", "ksp_rtol": 1e-10, "ksp_max_it": 500,
-                     "pc_type": "bjacobi", "sub_pc_type": "ilu", "ksp_gmres_restart": 200})
+        # GMRES + multiplicative field split, one GAMG V-cycle per field: c_s, (Φ_s, V),
+        # Φ_e; the splits are set by index sets
+        opts.update({"ksp_type": "gmres", "ksp_rtol": 1e-6, "ksp_atol": 0.0,
+                     "ksp_max_it": 1000, "ksp_gmres_restart": 200,
+                     "pc_type": "fieldsplit", "pc_fieldsplit_type": "multiplicative"})
+        for name in FIELDS[:3]:
+            opts.update({f"fieldsplit_{name}_ksp_type": "preonly",
+                         f"fieldsplit_{name}_pc_type": "gamg"})
     else:
         opts.update({"ksp_type": "preonly", "pc_type": "lu",
                      "pc_factor_mat_solver_type": "mumps"})
@@ -113,7 +142,7 @@ def _convergence_test(scale: float, rtol: float = 1e-10, atol: float = 1e-12,
 def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_area: float,
                   output: str | Path | None = None, control: StepControl | None = None,
                   linear: str = "direct", progress: bool = True,
-                  max_steps: int = 2000) -> DischargeResult:
+                  max_steps: int = 2000, fields_every: int | None = None) -> DischargeResult:
     """Discharge ``model`` at its current density down to ``cutoff`` (V).
 
     Args:
@@ -122,6 +151,8 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         cutoff: lower cut-off voltage (V).
         mass_per_area: kg/m² of the energy-density mass basis.
         output: directory for ``voltage.csv`` (written as it goes) and ``summary.json``.
+        fields_every: write 3D fields (``output/fields/*.bp``) every N steps and at the
+            end; 0 writes the end state only; None writes none.
     """
     ctl = control or StepControl()
     comm = model.doms.mesh.comm
@@ -138,12 +169,14 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
     dt = ctl.initial_fraction * t_nominal
     dt_max = ctl.max_fraction * t_nominal
 
-    prefix = f"fem_assb_discharge_{id(model)}_"
+    prefix = unique_prefix("discharge")
     problem = dolfinx.fem.petsc.NonlinearProblem(
         model.residuals, model.unknowns, bcs=model.bcs, entity_maps=model.doms.entity_maps,
         petsc_options_prefix=prefix, kind="mpi", petsc_options=_snes_options(linear))
     snes = problem.solver
     snes.setConvergenceTest(_convergence_test(current * area))
+    if linear == "iterative":
+        _set_field_splits(problem, model.unknowns, comm)
 
     out = Path(output) if output is not None else None
     writer = fh = None
@@ -162,11 +195,17 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
                    disable=None, mininterval=0.5,  # off when stderr is not a terminal
                    bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} mAh/cm² [{elapsed}] {postfix}")
 
+    fields = None
+    if fields_every is not None and out is not None:
+        from fem_assb.viz.fields import FieldWriter
+
+        fields = FieldWriter(model, out / "fields")
+        fields.write(0.0)
     t_wall = time.perf_counter()
     times, volts = [0.0], [u_rest]
     t = 0.0
     li0 = model.integral("lithium_mol")
-    steps = rejected = newton = 0
+    steps = rejected = newton = linear_its = 0
     max_charge_err = 0.0
     reason = "max_steps"
     c_max = model.params.cam.c_max
@@ -193,6 +232,7 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
             continue
         steps += 1
         newton += its
+        linear_its += snes.getLinearSolveIterations()
         t += dt
         times.append(t)
         volts.append(v_new)
@@ -206,6 +246,8 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
             bar.n = round(q, 3)
             bar.set_postfix_str(f"t={t:.0f} s, V={v_new:.3f}")
             bar.refresh()
+        if fields is not None and fields_every and steps % fields_every == 0:
+            fields.write(t)
         if v_new <= cutoff:
             reason = "cutoff"
             break
@@ -220,6 +262,9 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         if its <= ctl.easy_newton:
             dt = min(dt * ctl.grow, dt_max, max(ctl.max_relative * t, dt))
     wall = time.perf_counter() - t_wall
+    if fields is not None:
+        fields.write(t)
+        fields.close()
     if bar is not None:
         bar.close()
     if fh is not None:
@@ -240,11 +285,13 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
     res = DischargeResult(
         capacity_mAh_cm2=capacity,
         theoretical_capacity_mAh_cm2=theoretical_capacity / MAH_PER_CM2,
+        state_capacity_mAh_cm2=current * t / MAH_PER_CM2,
         energy_mWh_cm2=energy, energy_density_Wh_kg=energy / mass_g_cm2,
         mean_voltage_V=energy / capacity if capacity > 0 else float("nan"),
         end_voltage_V=float(volts_a[-1]), rest_voltage_V=u_rest,
         current_density_mA_cm2=current / MA_PER_CM2, stop_reason=reason, steps=steps,
-        rejected_steps=rejected, newton_iterations=newton, wall_time_s=wall,
+        rejected_steps=rejected, newton_iterations=newton, linear_iterations=linear_its,
+        wall_time_s=wall,
         max_charge_balance_error=max_charge_err, lithium_balance_error=li_err,
         curve={"time_s": times_a.tolist(), "capacity_mAh_cm2": q_curve.tolist(),
                "voltage_V": volts_a.tolist()})

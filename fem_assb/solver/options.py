@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+
+_PREFIXES = itertools.count()
+
+
+def unique_prefix(name: str) -> str:
+    """A PETSc options prefix never used before in this process (options stay in PETSc's
+    global database, so a reused prefix would inherit another problem's options)."""
+    return f"fem_assb_{name}_{next(_PREFIXES)}_"
+
 # above this many global unknowns 'auto' switches from MUMPS to CG/GMRES + GAMG
 DIRECT_DOF_LIMIT = 200_000
 

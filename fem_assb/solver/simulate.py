@@ -24,7 +24,7 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
               cutoff_V: float | None = None, separator_um: float | None = None,
               refine: int = 1, output: str | Path | None = None, comm=MPI.COMM_WORLD,
               control: StepControl | None = None, progress: bool = True,
-              linear: str = "direct") -> DischargeResult:
+              linear: str = "direct", fields_every: int | None = None) -> DischargeResult:
     """Galvanostatic discharge of a cathode structure in a virtual cell.
 
     Args:
@@ -36,6 +36,8 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
         separator_um: separator thickness (default: ``params.separator.thickness_um``).
         refine: subdivide each voxel into refine³ voxels.
         output: directory for voltage.csv, summary.json and profiles.
+        linear: 'direct' (MUMPS) or 'iterative' (GMRES + block Jacobi/ILU).
+        fields_every: 3D fields every N steps (0: end state only; None: none).
     """
     p = params or default_parameters()
     if electrolyte != "solid":
@@ -52,7 +54,7 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
     model = SolidCellModel(doms, p, current_density_mA_cm2 * MA_PER_CM2)
     mass = areal_mass(cell, p, electrolyte, q_theo)
     res = run_discharge(model, q_theo, cutoff, mass, output=output, control=control,
-                        progress=progress, linear=linear)
+                        progress=progress, linear=linear, fields_every=fields_every)
     res.curve["utilisation_x_um"], res.curve["utilisation"] = utilisation_profile(model, cell)
     if output is not None and comm.rank == 0:
         out = Path(output)
