@@ -11,21 +11,14 @@ counts the interpreter and libraries (~0.3 GB per rank).
 """
 
 import argparse
-import json
-import resource
 import time
-from pathlib import Path
 
 import numpy as np
+from common import peak_gib, record
 
 from fem_assb._dolfinx import MPI
 from fem_assb.analysis.conductivity import effective_conductivity
 from fem_assb.structure import VoxelStructure, homogeneous
-
-
-def peak_gib(comm) -> float:
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return comm.allreduce(kib, op=MPI.SUM) / 2**20
 
 
 def run(n_voxels: float, comm, solver: str) -> dict:
@@ -63,14 +56,8 @@ def main():
     ap.add_argument("--solver", default="iterative", choices=["auto", "direct", "iterative"])
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
-    out = Path("results/benchmarks")
     for nv in args.voxels:
-        rec = run(nv, comm, args.solver)
-        if comm.rank == 0:
-            print(json.dumps(rec), flush=True)
-            out.mkdir(parents=True, exist_ok=True)
-            with open(out / "conductivity.jsonl", "a") as f:
-                f.write(json.dumps(rec) + "\n")
+        record(run(nv, comm, args.solver), "conductivity", comm)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,9 @@ appended to results/benchmarks/discharge.jsonl. Peak memory: sum of ru_maxrss ov
 """
 
 import argparse
-import json
-import resource
 import time
-from pathlib import Path
+
+from common import peak_gib, record
 
 from fem_assb._dolfinx import MPI
 from fem_assb.solver.simulate import discharge
@@ -27,7 +26,6 @@ def main():
     ap.add_argument("--current-density", type=float, default=8.0)
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
-    out = Path("results/benchmarks")
     for nv in args.voxels:
         w = max(2, round((nv / 2) ** (1 / 3)))
         size = (2.0 * w, float(w), float(w))
@@ -48,13 +46,8 @@ def main():
                    "newton_iterations": r.newton_iterations,
                    "linear_iterations": r.linear_iterations,
                    "capacity_mAh_cm2": r.capacity_mAh_cm2, "stop_reason": r.stop_reason,
-                   "peak_memory_GiB": round(comm.allreduce(
-                       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 2**20, 2)}
-            if comm.rank == 0:
-                print(json.dumps(rec), flush=True)
-                out.mkdir(parents=True, exist_ok=True)
-                with open(out / "discharge.jsonl", "a") as f:
-                    f.write(json.dumps(rec) + "\n")
+                   "peak_memory_GiB": round(peak_gib(comm), 2)}
+            record(rec, "discharge", comm)
 
 
 if __name__ == "__main__":

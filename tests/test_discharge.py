@@ -98,6 +98,10 @@ def test_bad_input_is_named():
     cut[0] = CAM  # CAM far from the collector
     with pytest.raises(StructureError, match="collector"):
         discharge(VoxelStructure(cut, 1e-6), 1.0, progress=False, comm=MPI.COMM_SELF)
+    gap = np.full((4, 2, 2), CAM, np.uint8)
+    gap[0] = 0  # a void plane between separator and CAM: no CAM|SE contact
+    with pytest.raises(StructureError, match="no contact with the electrolyte"):
+        discharge(VoxelStructure(gap, 1e-6), 1.0, progress=False, comm=MPI.COMM_SELF)
 
 
 @pytest.mark.mpi
