@@ -11,7 +11,7 @@ from fem_assb.structure.phases import PHASE_NAMES
 from fem_assb.structure.voxels import VoxelStructure
 
 # phase id -> colour (void, CAM, electrolyte, CBD, separator)
-PHASE_COLOURS = {0: "#ffffff", 1: "#4d4d4d", 2: "#7fc8f8", 3: "#1b1b1b", 4: "#f6c85f"}
+PHASE_COLOURS = {0: "#ffffff", 1: "#7d8aa0", 2: "#7fc8f8", 3: "#2b2b2b", 4: "#f6c85f"}
 
 
 def _cmap():
