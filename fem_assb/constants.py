@@ -6,8 +6,3 @@ GAS_CONSTANT = 8.314462618  # J/(mol K)
 UM = 1e-6  # m per µm
 MA_PER_CM2 = 10.0  # A/m² per mA/cm²
 MAH_PER_CM2 = 36000.0  # C/m² per mAh/cm²  (1 mAh = 3.6 C, 1 cm² = 1e-4 m²)
-
-
-def to_mah_per_cm2(charge_per_area: float) -> float:
-    """Convert an areal charge in C/m² to mAh/cm²."""
-    return charge_per_area / MAH_PER_CM2

@@ -299,7 +299,3 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
     if out is not None and rank0:
         (out / "summary.json").write_text(json.dumps(res.summary(), indent=2))
     return res
-
-
-def petsc_version() -> tuple:
-    return PETSc.Sys.getVersion()
