@@ -309,8 +309,9 @@ def conductivity(file, phases, axis, voxel_size, cbd_factor, refine, solver, as_
               help="directory for voltage.csv, summary.json, profiles.json")
 @click.option("--fields-every", type=int, default=None,
               help="write 3D fields (VTX, for ParaView) every N steps; 0: end state only")
-@click.option("--linear-solver", type=click.Choice(["direct", "iterative"]), default="direct",
-              show_default=True)
+@click.option("--linear-solver", type=click.Choice(["auto", "direct", "iterative"]),
+              default="auto", show_default=True,
+              help="MUMPS, or GMRES + field split with GAMG per field; auto: by size")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def discharge(file, electrolyte, current_density, cutoff, parameters, film_thickness_nm,
               film_conductivity, separator_um, refine, voxel_size, output, fields_every,

@@ -84,12 +84,23 @@ def test_iterative_solver_matches_direct(small_assb):
     a = discharge(small_assb, 8.0, linear="direct", **kw)
     b = discharge(small_assb, 8.0, linear="iterative", **kw)
     assert b.linear_iterations > b.newton_iterations  # really Krylov
-    assert b.capacity_mAh_cm2 == pytest.approx(a.capacity_mAh_cm2, rel=1e-8)
+    # same steps -> same voltages; a step the inexact-Newton run rejects (max iterations)
+    # shifts its later time grid, so past that only the time-discretisation error remains
+    ta, tb = np.array(a.curve["time_s"]), np.array(b.curve["time_s"])
+    n = min(ta.size, tb.size) - 1
+    same = int(np.argmin(np.isclose(ta[:n], tb[:n], rtol=1e-12))) or n
+    assert same > 10
+    np.testing.assert_allclose(b.curve["voltage_V"][:same], a.curve["voltage_V"][:same],
+                               atol=1e-7)
+    assert b.capacity_mAh_cm2 == pytest.approx(a.capacity_mAh_cm2, rel=2e-3)
     assert b.max_charge_balance_error < 1e-8
 
 
 def test_bad_input_is_named():
     p = default_parameters()
+    with pytest.raises(DischargeError, match="linear solver"):
+        discharge(_slab(), 1.0, params=p, linear="cholesky", progress=False,
+                  comm=MPI.COMM_SELF)
     with pytest.raises(DischargeError, match="rest voltage"):
         discharge(_slab(), 1.0, params=p, cutoff_V=4.4, progress=False, comm=MPI.COMM_SELF)
     with pytest.raises(DischargeError, match="current density"):

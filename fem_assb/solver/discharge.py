@@ -20,7 +20,7 @@ import numpy as np
 
 from fem_assb._dolfinx import MPI, PETSc, dolfinx
 from fem_assb.constants import FARADAY, MA_PER_CM2, MAH_PER_CM2
-from fem_assb.solver.options import unique_prefix
+from fem_assb.solver.options import DIRECT_DOF_LIMIT, unique_prefix
 
 
 class DischargeError(ValueError):
@@ -141,7 +141,7 @@ def _convergence_test(scale: float, rtol: float = 1e-10, atol: float = 1e-12,
 
 def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_area: float,
                   output: str | Path | None = None, control: StepControl | None = None,
-                  linear: str = "direct", progress: bool = True,
+                  linear: str = "auto", progress: bool = True,
                   max_steps: int = 2000, fields_every: int | None = None) -> DischargeResult:
     """Discharge ``model`` at its current density down to ``cutoff`` (V).
 
@@ -169,6 +169,11 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
     dt = ctl.initial_fraction * t_nominal
     dt_max = ctl.max_fraction * t_nominal
 
+    if linear == "auto":  # MUMPS below DIRECT_DOF_LIMIT unknowns, field-split GMRES above
+        ndofs = sum(u.function_space.dofmap.index_map.size_global for u in model.unknowns)
+        linear = "direct" if ndofs <= DIRECT_DOF_LIMIT else "iterative"
+    if linear not in ("direct", "iterative"):
+        raise DischargeError(f"linear solver must be auto, direct or iterative, got '{linear}'")
     prefix = unique_prefix("discharge")
     problem = dolfinx.fem.petsc.NonlinearProblem(
         model.residuals, model.unknowns, bcs=model.bcs, entity_maps=model.doms.entity_maps,

@@ -24,7 +24,7 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
               cutoff_V: float | None = None, separator_um: float | None = None,
               refine: int = 1, output: str | Path | None = None, comm=MPI.COMM_WORLD,
               control: StepControl | None = None, progress: bool = True,
-              linear: str = "direct", fields_every: int | None = None) -> DischargeResult:
+              linear: str = "auto", fields_every: int | None = None) -> DischargeResult:
     """Galvanostatic discharge of a cathode structure in a virtual cell.
 
     Args:
@@ -36,7 +36,8 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
         separator_um: separator thickness (default: ``params.separator.thickness_um``).
         refine: subdivide each voxel into refine³ voxels.
         output: directory for voltage.csv, summary.json and profiles.
-        linear: 'direct' (MUMPS) or 'iterative' (GMRES + block Jacobi/ILU).
+        linear: 'direct' (MUMPS), 'iterative' (GMRES + field split, GAMG per field) or
+            'auto' (direct up to ``DIRECT_DOF_LIMIT`` unknowns).
         fields_every: 3D fields every N steps (0: end state only; None: none).
     """
     p = params or default_parameters()
