@@ -127,6 +127,9 @@ def test_serial_equals_parallel(small_assb):
     assert par.capacity_mAh_cm2 == pytest.approx(ser.capacity_mAh_cm2, rel=1e-8)
     assert par.energy_mWh_cm2 == pytest.approx(ser.energy_mWh_cm2, rel=1e-8)
     assert par.max_charge_balance_error < 1e-8 and par.lithium_balance_error < 1e-8
+    # the utilisation profile (a per-plane reduction over ranks) is the same too
+    prof = [np.array(r.curve["utilisation"], dtype=float) for r in (par, ser)]
+    np.testing.assert_allclose(prof[0], prof[1], rtol=1e-7)
 
 
 def test_mesh_refinement_converges():

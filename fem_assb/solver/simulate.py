@@ -15,7 +15,6 @@ from fem_assb.mesh import build_mesh
 from fem_assb.physics import SolidCellModel, cell_domains
 from fem_assb.solver.discharge import DischargeError, DischargeResult, StepControl, run_discharge
 from fem_assb.structure import assemble_cell
-from fem_assb.structure.phases import CAM
 from fem_assb.structure.voxels import VoxelStructure
 
 
@@ -74,12 +73,13 @@ def utilisation_profile(model: SolidCellModel, cell: VoxelStructure):
     Q = fem.functionspace(model.doms.cam, ("DG", 0))
     cbar = fem.Function(Q)
     cbar.interpolate(model.c)  # cell means of P1 (exact at the centroid)
-    cam_cells = np.flatnonzero(vm.cell_tags.values == CAM)
-    nloc = vm.mesh.topology.index_map(3).size_local
-    owned = cam_cells < nloc
-    # submesh cell i <-> parent cam_cells[i] (create_submesh keeps the given order)
-    vals = cbar.x.array[: cam_cells.size][owned]
-    planes = np.unravel_index(vm.cell_voxel[cam_cells[owned]], vm.labels.shape)[0]
+    # parent cell of every owned CAM submesh cell, through the entity map (the submesh
+    # numbering is the partition's business, so no ordering is assumed)
+    n_owned = model.doms.cam.topology.index_map(3).size_local
+    parent = model.doms.entity_maps[0].sub_topology_to_topology(
+        np.arange(n_owned, dtype=np.int32), False)
+    vals = cbar.x.array[Q.dofmap.list[:n_owned, 0]]
+    planes = np.unravel_index(vm.cell_voxel[parent], vm.labels.shape)[0]
     nx = vm.labels.shape[0]
     s = np.bincount(planes, weights=vals, minlength=nx)
     n = np.bincount(planes, minlength=nx).astype(float)
