@@ -302,6 +302,8 @@ def conductivity(file, phases, axis, voxel_size, cbd_factor, refine, solver, as_
               help="resistive CAM|SE interphase thickness in nm")
 @click.option("--film-conductivity", type=float, default=None,
               help="interphase conductivity in S/m")
+@click.option("--transference-number", type=float, default=None,
+              help="LIB: constant t+ instead of the concentration-dependent fit")
 @click.option("--separator-um", type=float, default=None, help="separator thickness in µm")
 @click.option("--refine", type=int, default=1, show_default=True)
 @_voxel_size_option
@@ -314,8 +316,8 @@ def conductivity(file, phases, axis, voxel_size, cbd_factor, refine, solver, as_
               help="MUMPS, or GMRES + field split with GAMG per field; auto: by size")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def discharge(file, electrolyte, current_density, cutoff, parameters, film_thickness_nm,
-              film_conductivity, separator_um, refine, voxel_size, output, fields_every,
-              linear_solver, as_json):
+              film_conductivity, transference_number, separator_um, refine, voxel_size,
+              output, fields_every, linear_solver, as_json):
     """Galvanostatic discharge of a cathode structure in a virtual cell."""
     from fem_assb.materials import load_parameters
     from fem_assb.solver.simulate import discharge as run
@@ -325,7 +327,10 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
         film["thickness_nm"] = film_thickness_nm
     if film_conductivity is not None:
         film["conductivity"] = film_conductivity
-    params = load_parameters(parameters, {"film": film} if film else None)
+    overrides = {"film": film} if film else {}
+    if transference_number is not None:
+        overrides["liquid_electrolyte"] = {"transference_number": transference_number}
+    params = load_parameters(parameters, overrides or None)
     s = _load(file, voxel_size)
     res = run(s, current_density, electrolyte=electrolyte, params=params, cutoff_V=cutoff,
               separator_um=separator_um, refine=refine, output=output,
@@ -341,6 +346,9 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
     _echo(f"  energy          {res.energy_mWh_cm2:.4f} mWh/cm²  "
           f"({res.energy_density_Wh_kg:.1f} Wh/kg)")
     _echo(f"  mean voltage    {res.mean_voltage_V:.4f} V (end {res.end_voltage_V:.4f} V)")
+    if res.min_electrolyte_concentration_mol_m3 is not None:
+        _echo(f"  min c_e         {res.min_electrolyte_concentration_mol_m3:.1f} mol/m³ "
+              f"(salt balance {res.salt_balance_error:.1e})")
     _echo(f"  steps           {res.steps} ({res.newton_iterations} Newton iterations, "
           f"{res.wall_time_s:.1f} s)")
     if output:

@@ -71,8 +71,13 @@ class SolidElectrolyte(_Strict):
 
 
 class LiquidElectrolyte(_Strict):
-    initial_concentration: float = Positive
+    initial_concentration: float = Positive  # mol/m³
     density: float = Positive
+    # functions of c_e (mol/m³): constant, built-in fit name or table over c_e
+    conductivity: Functional  # S/m
+    diffusivity: Functional  # m²/s
+    transference_number: Functional
+    thermodynamic_factor: Functional
 
 
 class Cbd(_Strict):
@@ -92,6 +97,8 @@ class Separator(_Strict):
 class Anode(_Strict):
     kinetics: Literal["butler-volmer", "ideal"]
     exchange_current_solid: float = Positive
+    exchange_current_liquid: float = Positive  # A/m² at the initial c_e
+    liquid_concentration_exponent: float = Field(ge=0, le=1)  # i0 ∝ c_e^this
     alpha: float = Field(gt=0, lt=1)
     density: float = Positive
     specific_capacity_mAh_g: float = Positive

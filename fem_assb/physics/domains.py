@@ -3,11 +3,15 @@
 All integrals live on the parent mesh (one integration domain per form); unknowns live
 on submeshes and are reached through entity maps:
 
-- the CAM submesh (c_s, Φ_s),
-- the electrolyte submesh: cathode electrolyte + separator (Φ_e; c_e for liquid cells).
+- the CAM submesh (c_s; Φ_s in the ASSB),
+- the electron-conducting submesh CAM ∪ CBD (Φ_s of the LIB; the CAM submesh itself
+  when the cell has no CBD),
+- the ion-conducting submesh: cathode electrolyte + CBD + separator (Φ_e; c_e for
+  liquid cells). CBD cells belong to both sets (overlapping submeshes).
 
-Interface facets (CAM|electrolyte and CAM|separator) are integrated with ``dS`` on
-integration entities ordered so that the '+' side is always the CAM cell: the raw order
+Interface facets (CAM|electrolyte, CAM|CBD and CAM|separator, each with its own ``dS``
+id) are integrated on integration entities ordered so that the '+' side is always the
+CAM cell: the raw order
 depends on the partition, and a submesh function restricted to the wrong side silently
 evaluates to zero. The collector (CAM facets on x = Lx) and the anode (electrolyte
 facets on x = 0) are exterior-facet integrals. Areas are summed over ranks.
@@ -25,10 +29,12 @@ from fem_assb.mesh import VoxelMesh, tags
 from fem_assb.structure.phases import CAM, CBD, ELECTROLYTE, SEPARATOR
 from fem_assb.structure.voxels import StructureError
 
-INTERFACE = 1  # dS subdomain id of the CAM|electrolyte interface
-COLLECTOR = 1  # ds subdomain id of the CAM|collector contact
+IF_ELECTROLYTE, IF_CBD, IF_SEPARATOR = 1, 2, 3  # dS ids: CAM|electrolyte, CAM|CBD, CAM|sep.
+INTERFACE = (IF_ELECTROLYTE, IF_CBD, IF_SEPARATOR)  # the whole CAM interface
+COLLECTOR = 1  # ds subdomain id of the (CAM, CBD)|collector contact
 ANODE = 2  # ds subdomain id of the electrolyte|anode face
 ELECTROLYTE_PHASES = (ELECTROLYTE, CBD, SEPARATOR)
+SOLID_PHASES = (CAM, CBD)
 QUADRATURE_DEGREE = 2
 
 
@@ -39,6 +45,7 @@ class CellDomains:
     vm: VoxelMesh
     cam: dolfinx.mesh.Mesh
     electrolyte: dolfinx.mesh.Mesh
+    solid: dolfinx.mesh.Mesh  # CAM ∪ CBD (the CAM submesh when there is no CBD)
     entity_maps: list
     dx: ufl.Measure
     dS: ufl.Measure
@@ -73,21 +80,29 @@ def cell_domains(vm: VoxelMesh) -> CellDomains:
     ele_cells = _owned_and_ghost_cells(vm, ELECTROLYTE_PHASES)
     cam, cam_map, _, _ = dolfinx.mesh.create_submesh(msh, 3, cam_cells)
     ele, ele_map, _, _ = dolfinx.mesh.create_submesh(msh, 3, ele_cells)
+    maps = [cam_map, ele_map]
+    has_cbd = msh.comm.allreduce(int(np.any(labels == CBD)), op=MPI.MAX)
+    solid = cam
+    if has_cbd:
+        solid, solid_map, _, _ = dolfinx.mesh.create_submesh(
+            msh, 3, _owned_and_ghost_cells(vm, SOLID_PHASES))
+        maps.append(solid_map)
 
-    # interface: '+' = CAM cell
-    facets = np.sort(np.concatenate([vm.facet_tags.find(tags.CAM_ELECTROLYTE),
-                                     vm.facet_tags.find(tags.CAM_CBD),
-                                     vm.facet_tags.find(tags.CAM_SEPARATOR)]))
-    ents = fem.compute_integration_domains(fem.IntegralType.interior_facet, top, facets)
-    ents = np.asarray(ents).reshape(-1, 4).copy()
-    swap = labels[ents[:, 0]] != CAM
-    ents[swap] = ents[swap][:, [2, 3, 0, 1]]
-    assert np.all(labels[ents[:, 0]] == CAM) and np.all(labels[ents[:, 2]] != CAM)
+    def interface(facet_tag):  # interior-facet entities with '+' = CAM cell
+        facets = vm.facet_tags.find(facet_tag)
+        ents = fem.compute_integration_domains(fem.IntegralType.interior_facet, top, facets)
+        ents = np.asarray(ents).reshape(-1, 4).copy()
+        swap = labels[ents[:, 0]] != CAM
+        ents[swap] = ents[swap][:, [2, 3, 0, 1]]
+        assert np.all(labels[ents[:, 0]] == CAM) and np.all(labels[ents[:, 2]] != CAM)
+        return ents.ravel()
+
     # P1 fields: degree-2 quadrature is exact for the mass terms; without a fixed degree
     # UFL would estimate huge degrees for the nested exp/tanh of the kinetics
     md = {"quadrature_degree": QUADRATURE_DEGREE}
-    dS = ufl.Measure("dS", domain=msh, subdomain_data=[(INTERFACE, ents.ravel())],
-                     metadata=md)
+    dS = ufl.Measure("dS", domain=msh, metadata=md, subdomain_data=[
+        (IF_ELECTROLYTE, interface(tags.CAM_ELECTROLYTE)), (IF_CBD, interface(tags.CAM_CBD)),
+        (IF_SEPARATOR, interface(tags.CAM_SEPARATOR))])
 
     # collector: x = Lx facets of CAM cells; anode: x = 0 facets of electrolyte cells
     def exterior(face_tag, phases):
@@ -96,19 +111,19 @@ def cell_domains(vm: VoxelMesh) -> CellDomains:
                                                        top, f)).reshape(-1, 2)
         return e[np.isin(labels[e[:, 0]], phases)].ravel()
 
-    ds = ufl.Measure("ds", domain=msh, subdomain_data=[
-        (COLLECTOR, exterior(tags.X1, (CAM,))), (ANODE, exterior(tags.X0, ELECTROLYTE_PHASES))],
-        metadata=md)
+    ds = ufl.Measure("ds", domain=msh, metadata=md, subdomain_data=[
+        (COLLECTOR, exterior(tags.X1, SOLID_PHASES)),
+        (ANODE, exterior(tags.X0, ELECTROLYTE_PHASES))])
     dx = ufl.Measure("dx", domain=msh, subdomain_data=vm.cell_tags, metadata=md)
     ly, lz = vm.lengths[1], vm.lengths[2]
-    doms = CellDomains(vm, cam, ele, [cam_map, ele_map], dx, dS, ds,
+    doms = CellDomains(vm, cam, ele, solid, maps, dx, dS, ds,
                        _area(msh, dS(INTERFACE)), _area(msh, ds(COLLECTOR)),
                        _area(msh, ds(ANODE)), ly * lz)
     src = "cell"
     if doms.interface_area == 0:
         raise StructureError(f"{src}: the CAM has no contact with the electrolyte")
     if doms.collector_area == 0:
-        raise StructureError(f"{src}: no CAM voxel touches the current collector (x = Lx)")
+        raise StructureError(f"{src}: no CAM/CBD voxel touches the current collector (x = Lx)")
     if doms.anode_area == 0:
         raise StructureError(f"{src}: no electrolyte touches the anode face (x = 0)")
     return doms

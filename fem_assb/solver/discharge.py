@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,8 +38,12 @@ class StepControl:
     grow: float = 1.5
     max_voltage_step: float = 0.05  # V per accepted step
     easy_newton: int = 4  # grow the step when Newton needed at most this many iterations
+    hard_newton: int = 10  # shrink the next step (x0.6) when Newton needed more than this
+    max_newton: int = 14  # reject the step (halve dt) when Newton has not converged by then
     max_relative: float = 0.2  # dt <= max_relative * t: resolves the √t start-up transient
     overfill: float = 0.01  # guard: stop when c_s exceeds (1 + overfill) c_max anywhere
+    predictor: bool = True  # start Newton from the linear extrapolation of the last steps
+    depletion: float = 0.01  # LIB: stop when min c_e < depletion × c_e0 (electrolyte empty)
 
 
 @dataclass
@@ -62,6 +67,8 @@ class DischargeResult:
     wall_time_s: float
     max_charge_balance_error: float  # max |∫i dΓ + I A| / (I A) over the steps
     lithium_balance_error: float  # |Li gained − ∫I dt A/F| / (∫I dt A/F)
+    salt_balance_error: float | None = None  # LIB: max |salt − salt0| / salt0 over the steps
+    min_electrolyte_concentration_mol_m3: float | None = None  # LIB: lowest nodal c_e
     curve: dict = field(default_factory=dict, repr=False)
 
     def summary(self) -> dict:
@@ -70,36 +77,33 @@ class DischargeResult:
         return d
 
 
-FIELDS = ("c", "phi_s", "phi_e", "V")  # the blocks of the coupled system, in order
-
-
-def _set_field_splits(problem, unknowns, comm) -> None:
-    """Index sets of the blocks in DOLFINx's 'mpi' block layout: on each rank the owned
-    dofs of block 0, then block 1, ...; the rank's offset sums the blocks' offsets."""
-    spaces = [u.function_space for u in unknowns]
+def _set_field_splits(problem, model, comm) -> None:
+    """Index sets of the model's field-split groups in DOLFINx's 'mpi' block layout: on
+    each rank the owned dofs of block 0, then block 1, ...; the rank's offset sums the
+    blocks' offsets."""
+    spaces = [u.function_space for u in model.unknowns]
     sizes = [V.dofmap.index_map.size_local * V.dofmap.index_map_bs for V in spaces]
     start = sum(V.dofmap.index_map.local_range[0] * V.dofmap.index_map_bs for V in spaces)
-    idx = {}
-    for name, n in zip(FIELDS, sizes, strict=True):
-        idx[name] = np.arange(start, start + n, dtype=PETSc.IntType)
+    blocks = []
+    for n in sizes:
+        blocks.append(np.arange(start, start + n, dtype=PETSc.IntType))
         start += n
-    # V is stiffly tied to Φ_s through the collector contact: one split for both
-    groups = {"c": idx["c"], "phi_s": np.concatenate([idx["phi_s"], idx["V"]]),
-              "phi_e": idx["phi_e"]}
-    splits = [(k, PETSc.IS().createGeneral(v, comm=comm)) for k, v in groups.items()]
+    splits = [(name, PETSc.IS().createGeneral(np.concatenate([blocks[b] for b in group]),
+                                              comm=comm))
+              for name, group in model.splits.items()]
     problem.solver.getKSP().getPC().setFieldSplitIS(*splits)
 
 
-def _snes_options(linear: str) -> dict:
-    opts = {"snes_type": "newtonls", "snes_linesearch_type": "bt", "snes_max_it": 25,
+def _snes_options(linear: str, split_names=()) -> dict:
+    opts = {"snes_type": "newtonls", "snes_linesearch_type": "bt", "snes_max_it": 100,
             "snes_rtol": 1e-10, "snes_stol": 0.0}
     if linear == "iterative":
-        # GMRES + multiplicative field split, one GAMG V-cycle per field: c_s, (Φ_s, V),
-        # Φ_e; the splits are set by index sets
+        # GMRES + multiplicative field split, one GAMG V-cycle per field group (c_s,
+        # (Φ_s, V), Φ_e [, c_e]); the splits are set by index sets
         opts.update({"ksp_type": "gmres", "ksp_rtol": 1e-6, "ksp_atol": 0.0,
                      "ksp_max_it": 1000, "ksp_gmres_restart": 200,
                      "pc_type": "fieldsplit", "pc_fieldsplit_type": "multiplicative"})
-        for name in FIELDS[:3]:
+        for name in split_names:
             opts.update({f"fieldsplit_{name}_ksp_type": "preonly",
                          f"fieldsplit_{name}_pc_type": "gamg"})
     else:
@@ -109,7 +113,7 @@ def _snes_options(linear: str) -> dict:
 
 
 def _convergence_test(scale: float, rtol: float = 1e-10, atol: float = 1e-12,
-                      floor: float = 1e-7, max_it: int = 25):
+                      floor: float = 1e-8, max_it: int = 25):
     """SNES convergence in units of the applied current ``scale`` (A).
 
     Converged when ‖F‖ < atol·scale or ‖F‖ < rtol·‖F0‖, or when ‖F‖ is already below
@@ -142,7 +146,8 @@ def _convergence_test(scale: float, rtol: float = 1e-10, atol: float = 1e-12,
 def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_area: float,
                   output: str | Path | None = None, control: StepControl | None = None,
                   linear: str = "auto", progress: bool = True,
-                  max_steps: int = 2000, fields_every: int | None = None) -> DischargeResult:
+                  max_steps: int = 2000, fields_every: int | None = None,
+                  max_time: float | None = None) -> DischargeResult:
     """Discharge ``model`` at its current density down to ``cutoff`` (V).
 
     Args:
@@ -153,6 +158,7 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         output: directory for ``voltage.csv`` (written as it goes) and ``summary.json``.
         fields_every: write 3D fields (``output/fields/*.bp``) every N steps and at the
             end; 0 writes the end state only; None writes none.
+        max_time: stop after this time (s), the last step shortened to end on it.
     """
     ctl = control or StepControl()
     comm = model.doms.mesh.comm
@@ -177,11 +183,12 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
     prefix = unique_prefix("discharge")
     problem = dolfinx.fem.petsc.NonlinearProblem(
         model.residuals, model.unknowns, bcs=model.bcs, entity_maps=model.doms.entity_maps,
-        petsc_options_prefix=prefix, kind="mpi", petsc_options=_snes_options(linear))
+        petsc_options_prefix=prefix, kind="mpi",
+        petsc_options=_snes_options(linear, tuple(model.splits)))
     snes = problem.solver
-    snes.setConvergenceTest(_convergence_test(current * area))
+    snes.setConvergenceTest(_convergence_test(current * area, max_it=ctl.max_newton))
     if linear == "iterative":
-        _set_field_splits(problem, model.unknowns, comm)
+        _set_field_splits(problem, model, comm)
 
     out = Path(output) if output is not None else None
     writer = fh = None
@@ -210,15 +217,24 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
     times, volts = [0.0], [u_rest]
     t = 0.0
     li0 = model.integral("lithium_mol")
+    liquid = "salt_mol" in model.diagnostics
+    salt0 = model.integral("salt_mol") if liquid else None
+    salt_err = 0.0
+    c_e0 = model.params.liquid_electrolyte.initial_concentration
+    min_ce = c_e0 if liquid else None
     steps = rejected = newton = linear_its = 0
     max_charge_err = 0.0
     reason = "max_steps"
     c_max = model.params.cam.c_max
+    previous, dt_prev = None, None  # last accepted state (for the predictor)
     while steps < max_steps:
+        if max_time is not None:
+            dt = min(dt, max_time - t)
         model.recenter()
         saved = model.state()
-        model.c_old.x.array[:] = model.c.x.array
-        model.dt.value = dt
+        model.begin_step(dt)
+        if previous is not None and ctl.predictor:
+            model.predict(previous, dt / dt_prev)
         problem.solve()
         its = snes.getIterationNumber()
         ok = snes.getConvergedReason() > 0
@@ -236,6 +252,7 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
                 break
             continue
         steps += 1
+        previous, dt_prev = saved, dt
         newton += its
         linear_its += snes.getLinearSolveIterations()
         t += dt
@@ -253,8 +270,20 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
             bar.refresh()
         if fields is not None and fields_every and steps % fields_every == 0:
             fields.write(t)
+        if liquid:
+            salt_err = max(salt_err, abs(model.integral("salt_mol") - salt0) / salt0)
+            min_ce = min(min_ce, model.minimum(model.c_e))
         if v_new <= cutoff:
             reason = "cutoff"
+            break
+        if liquid and min_ce < ctl.depletion * c_e0:
+            reason = "electrolyte_depleted"
+            if rank0:
+                warnings.warn(f"the electrolyte is depleted: min c_e = {min_ce:.3g} mol/m³ "
+                              f"at {q:.4g} mAh/cm² (stopped)", stacklevel=2)
+            break
+        if max_time is not None and t >= max_time * (1 - 1e-12):
+            reason = "max_time"
             break
         c_loc = model.c.x.array
         c_top = comm.allreduce(c_loc.max() if c_loc.size else 0.0, op=MPI.MAX)
@@ -264,7 +293,9 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         if c_top >= (1.0 + ctl.overfill) * c_max:
             reason = "cam_saturated"
             break
-        if its <= ctl.easy_newton:
+        if its > ctl.hard_newton:
+            dt *= 0.6
+        elif its <= ctl.easy_newton:
             dt = min(dt * ctl.grow, dt_max, max(ctl.max_relative * t, dt))
     wall = time.perf_counter() - t_wall
     if fields is not None:
@@ -298,6 +329,8 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         rejected_steps=rejected, newton_iterations=newton, linear_iterations=linear_its,
         wall_time_s=wall,
         max_charge_balance_error=max_charge_err, lithium_balance_error=li_err,
+        salt_balance_error=salt_err if liquid else None,
+        min_electrolyte_concentration_mol_m3=min_ce,
         curve={"time_s": times_a.tolist(), "capacity_mAh_cm2": q_curve.tolist(),
                "voltage_V": volts_a.tolist()})
     snes.destroy()

@@ -12,7 +12,7 @@ from fem_assb.constants import MA_PER_CM2
 from fem_assb.materials import Parameters, default_parameters
 from fem_assb.materials.mass import areal_mass
 from fem_assb.mesh import build_mesh
-from fem_assb.physics import SolidCellModel, cell_domains
+from fem_assb.physics import CellModel, LiquidCellModel, SolidCellModel, cell_domains
 from fem_assb.solver.discharge import DischargeError, DischargeResult, StepControl, run_discharge
 from fem_assb.structure import assemble_cell
 from fem_assb.structure.voxels import VoxelStructure
@@ -23,13 +23,15 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
               cutoff_V: float | None = None, separator_um: float | None = None,
               refine: int = 1, output: str | Path | None = None, comm=MPI.COMM_WORLD,
               control: StepControl | None = None, progress: bool = True,
-              linear: str = "auto", fields_every: int | None = None) -> DischargeResult:
+              linear: str = "auto", fields_every: int | None = None,
+              max_time_s: float | None = None) -> DischargeResult:
     """Galvanostatic discharge of a cathode structure in a virtual cell.
 
     Args:
         cathode: voxel structure of the cathode (x from separator to collector).
         current_density_mA_cm2: applied current density (mA/cm², > 0).
-        electrolyte: 'solid' (ASSB); 'liquid' comes with the LIB model.
+        electrolyte: 'solid' (ASSB: CBD becomes SE, dense SE separator) or 'liquid'
+            (LIB: porous CBD and separator, concentrated-solution electrolyte).
         params: parameter set (default: built-in).
         cutoff_V: lower cut-off voltage (default: ``params.operation.cutoff_voltage``).
         separator_um: separator thickness (default: ``params.separator.thickness_um``).
@@ -38,10 +40,14 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
         linear: 'direct' (MUMPS), 'iterative' (GMRES + field split, GAMG per field) or
             'auto' (direct up to ``DIRECT_DOF_LIMIT`` unknowns).
         fields_every: 3D fields every N steps (0: end state only; None: none).
+        max_time_s: stop after this time (s) even above the cut-off.
     """
     p = params or default_parameters()
-    if electrolyte != "solid":
-        raise DischargeError("only --electrolyte solid is implemented so far")
+    if electrolyte not in ("solid", "liquid"):
+        raise DischargeError(f"electrolyte must be 'solid' or 'liquid', got '{electrolyte}'")
+    if electrolyte == "liquid" and p.anode.kinetics == "ideal":
+        raise DischargeError("anode.kinetics = 'ideal' is only available for the solid "
+                             "electrolyte; the LIB anode uses Butler–Volmer kinetics")
     if not current_density_mA_cm2 > 0:
         raise DischargeError(
             f"current density must be > 0 mA/cm², got {current_density_mA_cm2}")
@@ -51,45 +57,80 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
     q_theo = cathode.theoretical_capacity(p)
     vm = build_mesh(cell, comm=comm, refine=refine)
     doms = cell_domains(vm)
-    model = SolidCellModel(doms, p, current_density_mA_cm2 * MA_PER_CM2)
+    Model = SolidCellModel if electrolyte == "solid" else LiquidCellModel
+    model = Model(doms, p, current_density_mA_cm2 * MA_PER_CM2)
     mass = areal_mass(cell, p, electrolyte, q_theo)
     res = run_discharge(model, q_theo, cutoff, mass, output=output, control=control,
-                        progress=progress, linear=linear, fields_every=fields_every)
+                        progress=progress, linear=linear, fields_every=fields_every,
+                        max_time=max_time_s)
     res.curve["utilisation_x_um"], res.curve["utilisation"] = utilisation_profile(model, cell)
+    profiles = {"x_um": res.curve["utilisation_x_um"],
+                "cam_utilisation": res.curve["utilisation"]}
+    if electrolyte == "liquid":
+        xs, ce = electrolyte_profile(model, cell)
+        res.curve["electrolyte_x_um"], res.curve["electrolyte_concentration"] = xs, ce
+        profiles.update({"electrolyte_x_um": xs, "electrolyte_concentration_mol_m3": ce})
     if output is not None and comm.rank == 0:
-        out = Path(output)
-        (out / "profiles.json").write_text(json.dumps(
-            {"x_um": res.curve["utilisation_x_um"], "cam_utilisation": res.curve["utilisation"]}))
+        (Path(output) / "profiles.json").write_text(json.dumps(profiles))
     return res
 
 
-def utilisation_profile(model: SolidCellModel, cell: VoxelStructure):
-    """Mean CAM lithiation along x (per voxel plane of the cathode), as
-    (x in µm from the separator, (x − x0)/(1 − x0)) — 0 at rest, 1 when fully lithiated."""
+def _plane_means(model: CellModel, func, submesh_index: int, weight_of_label: dict,
+                 cell: VoxelStructure):
+    """Weighted mean of a P1 function per voxel plane x (its cell means at the centroids,
+    weights by the parent cell's label). Returns (x in µm from the separator face, or
+    from the anode face when the separator is included; values; n_sep)."""
     from fem_assb._dolfinx import fem
 
-    p = model.params
     vm = model.doms.vm
-    Q = fem.functionspace(model.doms.cam, ("DG", 0))
+    submesh = func.function_space.mesh
+    Q = fem.functionspace(submesh, ("DG", 0))
     cbar = fem.Function(Q)
-    cbar.interpolate(model.c)  # cell means of P1 (exact at the centroid)
-    # parent cell of every owned CAM submesh cell, through the entity map (the submesh
+    cbar.interpolate(func)  # cell means of P1 (exact at the centroid)
+    # parent cell of every owned submesh cell, through the entity map (the submesh
     # numbering is the partition's business, so no ordering is assumed)
-    n_owned = model.doms.cam.topology.index_map(3).size_local
-    parent = model.doms.entity_maps[0].sub_topology_to_topology(
+    n_owned = submesh.topology.index_map(3).size_local
+    parent = model.doms.entity_maps[submesh_index].sub_topology_to_topology(
         np.arange(n_owned, dtype=np.int32), False)
     vals = cbar.x.array[Q.dofmap.list[:n_owned, 0]]
+    w = np.zeros(256)
+    for label, weight in weight_of_label.items():
+        w[label] = weight
+    wc = w[vm.cell_tags.values[parent]]
     planes = np.unravel_index(vm.cell_voxel[parent], vm.labels.shape)[0]
     nx = vm.labels.shape[0]
-    s = np.bincount(planes, weights=vals, minlength=nx)
-    n = np.bincount(planes, minlength=nx).astype(float)
+    s = np.bincount(planes, weights=wc * vals, minlength=nx)
+    n = np.bincount(planes, weights=wc, minlength=nx)
     comm = vm.comm
     s, n = comm.allreduce(s, op=MPI.SUM), comm.allreduce(n, op=MPI.SUM)
-    n_sep = int(round(cell.metadata.get("separator_voxels", 0) * vm.labels.shape[0]
-                      / cell.shape[0]))
-    x0 = p.operation.initial_stoichiometry
+    n_sep = int(round(cell.metadata.get("separator_voxels", 0) * nx / cell.shape[0]))
     with np.errstate(invalid="ignore", divide="ignore"):
-        util = (s / n / p.cam.c_max - x0) / (1 - x0)
+        mean = s / n
     xs = (np.arange(nx) + 0.5 - n_sep) * vm.voxel_size * 1e6
-    keep = np.arange(nx) >= n_sep
-    return xs[keep].tolist(), [None if not np.isfinite(u) else float(u) for u in util[keep]]
+    return xs, mean, n_sep
+
+
+def _listed(values) -> list:
+    return [None if not np.isfinite(u) else float(u) for u in values]
+
+
+def electrolyte_profile(model: LiquidCellModel, cell: VoxelStructure):
+    """Mean electrolyte concentration c_e (mol/m³) per voxel plane along x, averaged
+    over the pore volume (porosity-weighted), separator included; x in µm from the
+    separator|cathode face (negative in the separator)."""
+    weights = {label: eps for label, (eps, _) in model.regions.items()}
+    xs, mean, _ = _plane_means(model, model.c_e, 1, weights, cell)
+    return xs.tolist(), _listed(mean)
+
+
+def utilisation_profile(model: CellModel, cell: VoxelStructure):
+    """Mean CAM lithiation along x (per voxel plane of the cathode), as
+    (x in µm from the separator, (x − x0)/(1 − x0)) — 0 at rest, 1 when fully lithiated."""
+    from fem_assb.structure.phases import CAM
+
+    p = model.params
+    xs, mean, n_sep = _plane_means(model, model.c, 0, {CAM: 1.0}, cell)
+    x0 = p.operation.initial_stoichiometry
+    util = (mean / p.cam.c_max - x0) / (1 - x0)
+    keep = np.arange(xs.size) >= n_sep
+    return xs[keep].tolist(), _listed(util[keep])

@@ -1,0 +1,241 @@
+"""What every cell model shares: the CAM (c_s, Φ_s), the collector and the cell voltage,
+the Butler–Volmer interface (+ resistive film), and the state handling of a time step.
+
+Sign convention: the interface current density i (A/m²) is positive when anodic, i.e.
+when it carries positive charge from the CAM into the electrolyte (delithiation); on
+discharge i < 0. With n the outward normal of the CAM:
+
+    CAM        F ∂c_s/∂t − ∇·(F D_s ∇c_s) = 0,   −F D_s ∇c_s·n = w i      on Γ
+               −∇·(σ ∇Φ_s) = 0 (CAM, and CBD in the LIB),
+                                                 −σ ∇Φ_s·n = w i          on Γ
+                                                 −σ ∇Φ_s·n = G (Φ_s − V)  on the collector
+    V          ∫_collector G (Φ_s − V) ds = I A  (galvanostatic, I > 0 on discharge)
+
+    i = i0 [exp(αFη/RT) − exp(−(1−α)Fη/RT)],  η = Φ_s − Φ_e − U(c_s/c_max) − i R_f
+
+w is the active fraction of an interface facet: 1 on CAM|electrolyte, the porosity of
+the porous neighbour on CAM|CBD and CAM|separator facets of the LIB (only its pores
+hold electrolyte). The Li balance is multiplied by F so that every equation is a
+current (A). The collector contact conductance G (default 1e7 S/m²) makes the collector
+face equipotential: its voltage error is I/G (8 µV at 8 mA/cm²). Φ_s and V are solved
+as deviations from a reference potential ``v_ref`` (the last cell voltage), so the
+residuals have no rounding floor from ~4 V potentials.
+"""
+
+from __future__ import annotations
+
+import basix.ufl
+import numpy as np
+import ufl
+
+from fem_assb._dolfinx import MPI, dolfinx, fem
+from fem_assb.constants import FARADAY, GAS_CONSTANT
+from fem_assb.materials import Parameters, butler_volmer, make_function
+from fem_assb.physics.domains import COLLECTOR, CellDomains
+from fem_assb.structure.phases import CAM
+
+
+def film_overpotential(delta, i0, temperature: float, r_film: float, alpha: float,
+                       steps: int = 8):
+    """η solving η + R_f i_BV(η) = Δ, unrolled Newton written as a UFL/numpy expression.
+
+    Starts from the linearised solution η0 = Δ / (1 + R_f i0 F/RT) and damps each
+    update to at most 4 RT/F, which keeps the exponential in range (exact to round-off
+    for R_f i0 F/RT up to ~1e3).
+    """
+    f = FARADAY / (GAS_CONSTANT * temperature)
+    is_ufl = isinstance(delta, ufl.core.expr.Expr)
+    exp = ufl.exp if is_ufl else np.exp
+    cap = 4.0 / f
+    clamp = ((lambda v: ufl.max_value(ufl.min_value(v, cap), -cap)) if is_ufl
+             else (lambda v: np.clip(v, -cap, cap)))
+    eta = delta / (1.0 + r_film * i0 * f)
+    for _ in range(steps):
+        ea, ec = exp(alpha * f * eta), exp(-(1.0 - alpha) * f * eta)
+        g = eta + r_film * i0 * (ea - ec) - delta
+        dg = 1.0 + r_film * i0 * f * (alpha * ea + (1.0 - alpha) * ec)
+        eta = eta - clamp(g / dg)
+    return eta
+
+
+class CellModel:
+    """Base of the ASSB and LIB models: CAM unknowns, collector, voltage, state.
+
+    Subclasses set ``electrolyte_unknowns`` (functions on the electrolyte submesh, before
+    V in the block order), implement ``exchange_current``, ``electrolyte_residuals`` and
+    ``anode_current``, and may add diagnostics.
+    """
+
+    def __init__(self, doms: CellDomains, params: Parameters, current_density: float):
+        self.doms, self.params = doms, params
+        self.current_density = float(current_density)  # A/m², > 0 on discharge
+        p, msh = params, doms.mesh
+        self.temperature = p.operation.temperature
+        self.Vc = fem.functionspace(doms.cam, ("Lagrange", 1))
+        self.Vs = fem.functionspace(doms.solid, ("Lagrange", 1))
+        self.R = fem.functionspace(msh, basix.ufl.real_element(
+            msh.basix_cell(), (), dtype=dolfinx.default_scalar_type))
+        self.c, self.c_old = fem.Function(self.Vc, name="c_s"), fem.Function(self.Vc)
+        self.phi_s = fem.Function(self.Vs, name="phi_s")
+        self.voltage = fem.Function(self.R, name="V")
+        self.dt = fem.Constant(msh, 1.0)
+        self.v_ref = fem.Constant(msh, 0.0)
+        self.current = fem.Constant(msh, self.current_density)
+        self.ocv = make_function(p.cam.ocv, "cam.ocv")
+        self.sigma_s = make_function(p.cam.conductivity, "cam.conductivity")
+        # vertex quadrature on the interface: the Butler–Volmer flux into a node depends
+        # on that node's state only, so a saturated surface node takes no more lithium
+        # (with Gauss points it keeps receiving flux from its neighbours' state)
+        self.dS = doms.dS(metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
+
+    # -- physics ----------------------------------------------------------------------
+    def interface_weights(self) -> dict:
+        """{dS id: active fraction w} of the interface facets (see the module docstring)."""
+        raise NotImplementedError
+
+    def exchange_current(self):
+        """i0 (A/m²) on Γ as a UFL expression ('+' = CAM side)."""
+        raise NotImplementedError
+
+    def interface_current(self):
+        """UFL expression of the interface current density i (A/m², anodic > 0) on Γ."""
+        p = self.params
+        c_p = self.c("+")
+        i0 = self.exchange_current()
+        delta = self.phi_s("+") + self.v_ref - self.phi_e("-") - self.ocv(c_p / p.cam.c_max)
+        r_f = p.film.resistance
+        T = self.temperature
+        eta = delta if r_f == 0 else film_overpotential(delta, i0, T, r_f, p.cam.alpha)
+        return butler_volmer(i0, eta, T, p.cam.alpha)
+
+    def interface_integral(self, integrand_of_i):
+        """Σ_k w_k ∫_Γk g(i) dS over the interface ids with their active fractions."""
+        i_bv = self.interface_current()
+        return sum(w * integrand_of_i(i_bv) * self.dS(k)
+                   for k, w in self.interface_weights().items())
+
+    def _build_forms(self, diffusivity, solid_conductivities: dict):
+        """Residuals of c_s, Φ_s, the electrolyte unknowns and V; diagnostics.
+
+        Args:
+            diffusivity: D_s(x) (m²/s) as a function of the stoichiometry.
+            solid_conductivities: {phase id: σ(x) or constant} of the electron conductors.
+        """
+        d, p = self.doms, self.params
+        dx, ds = d.dx, d.ds
+        c, phi_s, V = self.c, self.phi_s, self.voltage
+        vc, vs = ufl.TestFunction(self.Vc), ufl.TestFunction(self.Vs)
+        q = ufl.TestFunction(self.R)
+        x = c / p.cam.c_max
+        G = p.collector.contact_conductance
+        j_coll = G * (phi_s - V)  # current leaving the solid into the collector
+        cam = dx(CAM)
+        F_c = (FARADAY * (c - self.c_old) / self.dt * vc * cam
+               + FARADAY * diffusivity(x) * ufl.inner(ufl.grad(c), ufl.grad(vc)) * cam
+               + self.interface_integral(lambda i: i * vc("+")))
+        F_s = (self.interface_integral(lambda i: i * vs("+"))
+               + j_coll * vs * ds(COLLECTOR))
+        for phase, sigma in solid_conductivities.items():
+            s = sigma(x) if phase == CAM else sigma
+            F_s += s * ufl.inner(ufl.grad(phi_s), ufl.grad(vs)) * dx(phase)
+        A, A_coll = d.cross_section, d.collector_area
+        F_V = (j_coll - self.current * A / A_coll) * q * ds(COLLECTOR)
+        self.residuals = [F_c, F_s, *self.electrolyte_residuals(), F_V]
+        self.unknowns = [c, phi_s, *self.electrolyte_unknowns, V]
+        # potentials relative to v_ref (for the predictor)
+        self.referenced = [False, True] + [False] * len(self.electrolyte_unknowns) + [True]
+        em = d.entity_maps
+        self.diagnostics = {
+            "interface_current_A": fem.form(self.interface_integral(lambda i: i),
+                                            entity_maps=em),
+            "collector_current_A": fem.form(j_coll * ds(COLLECTOR), entity_maps=em),
+            "lithium_mol": fem.form(c * cam, entity_maps=em),
+        }
+
+    # -- state ------------------------------------------------------------------------
+    def set_rest_state(self) -> float:
+        """Uniform CAM stoichiometry x0 at open circuit: Φ_s = V = U(x0), Φ_e = 0.
+        Returns the rest voltage (V)."""
+        p = self.params
+        x0 = p.operation.initial_stoichiometry
+        u0 = float(self.ocv(np.array(x0)))
+        self.c.x.array[:] = x0 * p.cam.c_max
+        self.c_old.x.array[:] = self.c.x.array
+        for u in (self.phi_s, self.phi_e, self.voltage):
+            u.x.array[:] = 0.0
+        self.v_ref.value = u0
+        return u0
+
+    def begin_step(self, dt: float) -> None:
+        """Take the present state as the old time level of a step of ``dt`` s."""
+        self.c_old.x.array[:] = self.c.x.array
+        self.dt.value = dt
+
+    def bounds(self, u):
+        """(lower, upper) limits of an unknown for the predictor (None: unbounded)."""
+        if u is self.c:
+            return 0.0, self.params.cam.c_max
+        return None, None
+
+    def recenter(self) -> None:
+        """Move the reference potential to the present cell voltage (no change of state)."""
+        w = self._deviation()
+        self.v_ref.value = float(self.v_ref.value) + w
+        self.phi_s.x.array[:] -= w
+        self.voltage.x.array[:] -= w
+
+    def state(self) -> list:
+        return [u.x.array.copy() for u in self.unknowns] + [float(self.v_ref.value)]
+
+    def restore(self, saved: list) -> None:
+        for u, a in zip(self.unknowns, saved[:-1], strict=True):
+            u.x.array[:] = a
+            u.x.scatter_forward()
+        self.v_ref.value = saved[-1]
+
+    def predict(self, previous: list, ratio: float) -> None:
+        """Start the next step from the linear extrapolation in time of the last two
+        accepted states (``previous`` from ``state()``, ``ratio`` = dt_new/dt_old).
+
+        Where the extrapolation leaves an unknown's ``bounds``, it keeps its value."""
+        v_ref, v_prev = float(self.v_ref.value), previous[-1]
+        for u, old, ref in zip(self.unknowns, previous[:-1], self.referenced, strict=True):
+            now = u.x.array
+            shift = (v_ref - v_prev) if ref else 0.0  # old in the present reference
+            pred = now + ratio * (now - (old - shift))
+            lo, hi = self.bounds(u)
+            if lo is not None:
+                pred = np.where(pred < lo, now, pred)
+            if hi is not None:
+                pred = np.where(pred > hi, now, pred)
+            u.x.array[:] = pred
+            u.x.scatter_forward()
+
+    def _deviation(self) -> float:
+        arr = self.voltage.x.array
+        local = float(arr[0]) if arr.size else 0.0
+        # the real dof lives (owned or ghost) on every rank; rank 0 speaks for all
+        return self.doms.mesh.comm.bcast(local, root=0)
+
+    def cell_voltage(self) -> float:
+        """Collector potential vs the Li anode (V)."""
+        return float(self.v_ref.value) + self._deviation()
+
+    def solid_potential(self):
+        """Φ_s (V) as a UFL expression on the electron-conducting submesh."""
+        return self.phi_s + self.v_ref
+
+    def integral(self, name: str) -> float:
+        val = fem.assemble_scalar(self.diagnostics[name])
+        return self.doms.mesh.comm.allreduce(val, op=MPI.SUM)
+
+    def minimum(self, u) -> float:
+        """Global minimum of a P1 function's nodal values."""
+        loc = u.x.array
+        return self.doms.mesh.comm.allreduce(float(loc.min()) if loc.size else np.inf,
+                                             op=MPI.MIN)
+
+    def maximum(self, u) -> float:
+        loc = u.x.array
+        return self.doms.mesh.comm.allreduce(float(loc.max()) if loc.size else -np.inf,
+                                             op=MPI.MAX)
