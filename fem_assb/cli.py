@@ -5,6 +5,10 @@
     fem-assb conductivity FILE [--phase electrolyte] [--axis x] [--json]
     fem-assb mesh FILE -o MESH.xdmf
     fem-assb render FILE -o PICTURE.png
+    fem-assb discharge FILE --electrolyte solid|liquid --current-density MA_PER_CM2
+    fem-assb study perforated|transference|layered [--config FILE] [--quick] -o DIR
+    fem-assb plot DIR
+    fem-assb optimise-layers --current-density 8 -o DIR
 
 Every command works under ``mpiexec -n N``; output is printed by rank 0 only. With
 ``--json`` stdout holds one JSON object and nothing else.
@@ -353,6 +357,89 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
           f"{res.wall_time_s:.1f} s)")
     if output:
         _echo(f"  wrote           {output}/voltage.csv, summary.json, profiles.json")
+
+
+# ---------------------------------------------------------------------- study / plot
+@main.command()
+@click.argument("name", type=click.Choice(["perforated", "transference", "layered"]),
+                required=False)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="TOML study config (instead of or on top of a built-in NAME)")
+@click.option("--quick", is_flag=True, help="the config's coarse [quick] variant")
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True,
+              help="study directory (results.csv, structures.csv, cases/); re-running "
+                   "skips finished cases")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="cases at once in separate single-rank processes (without mpiexec)")
+@click.option("--max-cases", type=int, default=None, help="stop after this many new cases")
+@click.option("--plot/--no-plot", default=True, show_default=True,
+              help="write the figures when done")
+def study(name, config_file, quick, output, jobs, max_cases, plot):
+    """Run (or resume) a parameter study; under mpiexec every case uses all ranks."""
+    import tomllib
+
+    from fem_assb.studies import load_config, run_study
+
+    if name is None and config_file is None:
+        raise click.UsageError("give a built-in study NAME or --config FILE")
+    if name and config_file:
+        cfg = load_config(name, quick, overrides=tomllib.loads(Path(config_file).read_text()))
+    else:
+        cfg = load_config(name or config_file, quick)
+    table = run_study(cfg, output, jobs=jobs, max_cases=max_cases)
+    _echo(f"results: {table}")
+    if plot and _rank() == 0:
+        from fem_assb.viz.study_plots import plot_study
+
+        paths = plot_study(output)
+        _echo(f"figures: {len(paths)} files in {Path(output) / 'figures'}")
+
+
+@main.command("optimise-layers")
+@click.option("--current-density", type=float, required=True, help="mA/cm²")
+@click.option("--layers", "n_layers", type=int, default=2, show_default=True)
+@click.option("--cam-fractions", default="0.6,0.7", show_default=True,
+              help="CAM content per layer, separator side first (start values with "
+                   "--optimise-composition)")
+@click.option("--optimise-composition", is_flag=True, help="also vary the CAM contents")
+@click.option("--electrolyte", type=click.Choice(["solid", "liquid"]), default="solid",
+              show_default=True)
+@click.option("--size-um", nargs=3, type=float, default=(100.0, 80.0, 80.0), show_default=True)
+@click.option("--voxel-size-um", type=float, default=1.0, show_default=True)
+@click.option("--separator-um", type=float, default=25.0, show_default=True)
+@click.option("--max-evaluations", type=int, default=12, show_default=True,
+              help="discharges to spend (finished ones in DIR are reused)")
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True)
+def optimise_layers_cmd(current_density, n_layers, cam_fractions, optimise_composition,
+                        electrolyte, size_um, voxel_size_um, separator_um, max_evaluations,
+                        output):
+    """Layer thicknesses (and CAM contents) of maximal energy density (Wh/kg)."""
+    from fem_assb.studies.optimise import optimise_layers, stick_breaking
+
+    cams = _floats(cam_fractions, "--cam-fractions")
+    res = optimise_layers(current_density, output, n_layers=n_layers, cam_fractions=cams,
+                          optimise_composition=optimise_composition, electrolyte=electrolyte,
+                          geometry={"size_um": size_um, "voxel_size_um": voxel_size_um,
+                                    "cbd_fraction": 0.0 if electrolyte == "solid" else 0.21},
+                          separator_um=separator_um, max_evaluations=max_evaluations)
+    fr = stick_breaking(res.x[:n_layers - 1])
+    _echo(f"best: thickness fractions {', '.join(f'{f:.3f}' for f in fr)}"
+          + (f", CAM {', '.join(f'{c:.3f}' for c in res.x[n_layers - 1:])}"
+             if optimise_composition else "")
+          + f": {res.value:.1f} Wh/kg ({res.evaluations} discharges; {output}/best.json)")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, exists=True))
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
+              help="figure directory (default DIRECTORY/figures)")
+def plot(directory, output):
+    """Figures (PNG + SVG) of a study directory."""
+    from fem_assb.viz.study_plots import plot_study
+
+    if _rank() == 0:
+        paths = plot_study(directory, output)
+        _echo(f"wrote {len(paths)} files: " + ", ".join(p.name for p in paths))
 
 
 if __name__ == "__main__":

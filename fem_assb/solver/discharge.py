@@ -44,6 +44,10 @@ class StepControl:
     overfill: float = 0.01  # guard: stop when c_s exceeds (1 + overfill) c_max anywhere
     predictor: bool = True  # start Newton from the linear extrapolation of the last steps
     depletion: float = 0.01  # LIB: stop when min c_e < depletion × c_e0 (electrolyte empty)
+    # stop when the voltage, extrapolated linearly from the last two steps, reaches the
+    # cut-off within steep_end × t (the near-vertical end costs many tiny steps and adds
+    # < steep_end of the capacity); 0 resolves the end step by step
+    steep_end: float = 1e-3
 
 
 @dataclass
@@ -276,6 +280,14 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         if v_new <= cutoff:
             reason = "cutoff"
             break
+        if ctl.steep_end > 0 and len(times) >= 3 and volts[-1] < volts[-2]:
+            slope = (volts[-2] - volts[-1]) / (times[-1] - times[-2])  # V/s
+            t_cut = t + (v_new - cutoff) / slope
+            if t_cut - t < ctl.steep_end * t:
+                times.append(t_cut)
+                volts.append(cutoff)
+                reason = "cutoff"
+                break
         if liquid and min_ce < ctl.depletion * c_e0:
             reason = "electrolyte_depleted"
             if rank0:

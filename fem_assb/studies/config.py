@@ -1,0 +1,122 @@
+"""Declarative study configurations (TOML, validated with pydantic).
+
+A study is a structure family with its sweep axes, crossed with electrolytes, current
+densities and (LIB) transference numbers. Built-in configs live in ``data/NAME.toml``;
+a ``[quick]`` table in a config overrides entries for a coarse variant that finishes in
+minutes on a laptop.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fem_assb.materials.parameters import ParameterError
+
+BUILTIN_STUDIES = ("perforated", "transference", "layered")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Geometry(_Strict):
+    """The generated base structure(s) (homogeneous generator options, µm)."""
+
+    size_um: tuple[float, float, float] = (106.0, 60.0, 60.0)
+    voxel_size_um: float = Field(1.0, gt=0)
+    cam_fraction: float = Field(0.65, gt=0, lt=1)
+    cbd_fraction: float = Field(0.21, ge=0, lt=1)
+    mean_diameter_um: float = Field(8.0, gt=0)
+    diameter_std_um: float = Field(2.0, ge=0)
+    seed: int = 0
+
+
+class StudyConfig(_Strict):
+    """One sweep. Cases = structures × electrolytes × current densities × t+ values."""
+
+    name: str
+    family: Literal["homogeneous", "perforated", "layered"]
+    geometry: Geometry = Geometry()
+    # perforated: channel radii (µm) and hole layout
+    radii_um: list[float] = [0.0]
+    layout: Literal["single", "corners"] = "single"
+    # layered: thickness fraction of the separator-side layer (f_L60), layer CAM contents
+    layer_fractions: list[float] = [0.5]
+    layer_cam_fractions: tuple[float, float] = (0.6, 0.7)
+    reversed: list[bool] = [False]
+    electrolytes: list[Literal["solid", "liquid"]] = ["liquid"]
+    current_densities_mA_cm2: list[float] = Field([1.0, 8.0], min_length=1)
+    # LIB only; empty: the parameter set's t+(c_e)
+    transference_numbers: list[float] = []
+    separator_um: float = Field(25.0, ge=0)
+    refine: int = Field(1, ge=1)
+    cutoff_V: float | None = None
+    parameters: dict = {}  # overrides of the built-in parameter set (nested tables)
+    conductivity: bool = True  # σ_eff/σ_bulk of the ion conductor per structure
+
+    @model_validator(mode="after")
+    def _check(self):
+        if any(r < 0 for r in self.radii_um):
+            raise ValueError("radii_um must be >= 0")
+        if any(not 0 <= f <= 1 for f in self.layer_fractions):
+            raise ValueError("layer_fractions must lie in [0, 1]")
+        if any(i <= 0 for i in self.current_densities_mA_cm2):
+            raise ValueError("current_densities_mA_cm2 must be > 0")
+        if any(not 0 <= t <= 1 for t in self.transference_numbers):
+            raise ValueError("transference_numbers must lie in [0, 1]")
+        return self
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_config(data: dict, source: str, quick: bool = False,
+                 overrides: dict | None = None) -> StudyConfig:
+    """Validate a config dict: its entries, then its ``[quick]`` table (with ``quick``),
+    then ``overrides``."""
+    data = dict(data)
+    quick_table = data.pop("quick", {})
+    if quick:
+        data = _merge(data, quick_table)
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        cfg = StudyConfig.model_validate(data)
+    except ValidationError as err:
+        msgs = "; ".join(f"'{'.'.join(str(p) for p in e['loc'])}': {e['msg']}"
+                         for e in err.errors())
+        raise ParameterError(f"{source}: invalid study config: {msgs}") from None
+    if cfg.parameters:  # fail early on unknown parameter keys
+        from fem_assb.materials import default_parameters
+
+        default_parameters().updated(cfg.parameters, f"{source} [parameters]")
+    return cfg
+
+
+def load_config(name_or_path: str | Path, quick: bool = False,
+                overrides: dict | None = None) -> StudyConfig:
+    """A built-in study ('perforated', 'transference', 'layered') or a TOML file."""
+    path = Path(name_or_path)
+    if str(name_or_path) in BUILTIN_STUDIES:
+        text = resources.files("fem_assb.studies").joinpath(f"data/{name_or_path}.toml")
+        data, source = tomllib.loads(text.read_text()), f"built-in study '{name_or_path}'"
+    elif path.is_file():
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise ParameterError(f"{path}: not valid TOML ({err})") from err
+        source = str(path)
+    else:
+        raise ParameterError(f"study config '{name_or_path}' is neither a built-in study "
+                             f"({', '.join(BUILTIN_STUDIES)}) nor a file")
+    return parse_config(data, source, quick, overrides)

@@ -1,0 +1,185 @@
+"""Run a study case by case: every finished case is appended to ``results.csv`` at once
+(with its curves and profiles in ``cases/<id>/``), so an interrupted study loses only the
+case in progress, and running it again skips the finished ones.
+
+Layout of the output directory::
+
+    study.json        the resolved config
+    structures.csv    per structure: volume fractions, theoretical capacity, σ_eff/σ_bulk
+    results.csv       one row per finished case (case axes + discharge summary)
+    failed.csv        cases that raised (retried on the next run)
+    cases/<id>/       voltage.csv, summary.json, profiles.json
+
+Cases run one after another on all MPI ranks (``mpiexec -n N fem-assb study ...``), or
+``jobs`` at a time in separate single-rank processes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from fem_assb.studies.cases import Case, build_structure, expand
+from fem_assb.studies.config import StudyConfig
+
+CASE_COLUMNS = ["case", "electrolyte", "current_density_mA_cm2", "radius_um", "f_l60",
+                "reversed", "transference_number"]
+RESULT_COLUMNS = ["capacity_mAh_cm2", "theoretical_capacity_mAh_cm2", "energy_mWh_cm2",
+                  "energy_density_Wh_kg", "mean_voltage_V", "end_voltage_V", "stop_reason",
+                  "steps", "newton_iterations", "wall_time_s", "max_charge_balance_error",
+                  "lithium_balance_error", "salt_balance_error",
+                  "min_electrolyte_concentration_mol_m3"]
+STRUCTURE_COLUMNS = ["structure", "electrolyte", "radius_um", "f_l60", "reversed",
+                     "cam_fraction", "electrolyte_fraction", "cbd_fraction",
+                     "theoretical_capacity_mAh_cm2", "relative_conductivity"]
+
+
+def read_table(path: Path) -> list[dict]:
+    """Rows of a CSV table written by the runner ([] when absent)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _append(path: Path, columns: list[str], row: dict) -> None:
+    new = not path.is_file()
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+
+
+def _params(cfg: StudyConfig, case: Case):
+    from fem_assb.materials import default_parameters
+
+    over = json.loads(json.dumps(cfg.parameters))
+    if case.transference_number is not None:
+        over.setdefault("liquid_electrolyte", {})["transference_number"] = \
+            case.transference_number
+    return default_parameters().updated(over, f"study '{cfg.name}' [parameters]")
+
+
+def structure_row(cfg: StudyConfig, case: Case, comm) -> dict:
+    """Fractions, theoretical capacity and σ_eff/σ_bulk of a case's structure."""
+    s = build_structure(cfg, case)
+    fr = s.volume_fractions()
+    row = {"structure": case.structure_key, "electrolyte": case.electrolyte,
+           "radius_um": case.radius_um, "f_l60": case.f_l60, "reversed": case.reversed,
+           "cam_fraction": fr.get("cam", 0.0), "electrolyte_fraction": fr.get("electrolyte", 0.0),
+           "cbd_fraction": fr.get("cbd", 0.0),
+           "theoretical_capacity_mAh_cm2": s.theoretical_capacity_mAh_cm2(_params(cfg, case))}
+    if cfg.conductivity:
+        from fem_assb.analysis.conductivity import PercolationError, effective_conductivity
+
+        phases = ("electrolyte",) if case.electrolyte == "solid" else ("electrolyte", "cbd")
+        try:
+            row["relative_conductivity"] = effective_conductivity(
+                s, phases, comm=comm).relative_conductivity
+        except PercolationError:
+            row["relative_conductivity"] = 0.0
+    return row
+
+
+def run_case(cfg: StudyConfig, case: Case, out: Path, comm, control=None) -> dict:
+    """Discharge one case; its files go to ``out/cases/<id>``. Returns its table row."""
+    from fem_assb.solver.simulate import discharge
+
+    res = discharge(build_structure(cfg, case), case.current_density_mA_cm2,
+                    electrolyte=case.electrolyte, params=_params(cfg, case),
+                    cutoff_V=cfg.cutoff_V, separator_um=cfg.separator_um, refine=cfg.refine,
+                    output=out / "cases" / case.id, comm=comm, control=control,
+                    progress=False)
+    return {**case.row(), **res.summary()}
+
+
+def _worker(cfg_json: str, case: dict, out: str, control) -> dict:
+    """Entry point of a single-rank worker process (``jobs`` > 1)."""
+    from fem_assb._dolfinx import MPI
+
+    cfg = StudyConfig.model_validate_json(cfg_json)
+    return run_case(cfg, Case(**case), Path(out), MPI.COMM_SELF, control)
+
+
+def pending_cases(cfg: StudyConfig, out: Path) -> list[Case]:
+    done = {r["case"] for r in read_table(out / "results.csv")}
+    return [c for c in expand(cfg) if c.id not in done]
+
+
+def run_study(cfg: StudyConfig, output: str | Path, comm=None, jobs: int = 1,
+              progress: bool = True, control=None, max_cases: int | None = None) -> Path:
+    """Run (or resume) a study into ``output``; returns the results table's path.
+
+    Args:
+        jobs: cases run at once in separate single-rank processes (only without MPI).
+        max_cases: stop after this many newly finished cases (None: all).
+    """
+    from fem_assb._dolfinx import MPI
+
+    comm = comm or MPI.COMM_WORLD
+    rank0 = comm.rank == 0
+    out = Path(output)
+    if rank0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "study.json").write_text(cfg.model_dump_json(indent=2))
+    comm.barrier()
+    cases = expand(cfg)
+    # structures first: cheap, and the figures need them even for unfinished cases
+    known = {r["structure"] for r in read_table(out / "structures.csv")}
+    for case in {c.structure_key: c for c in cases}.values():
+        if case.structure_key not in known:
+            row = structure_row(cfg, case, comm)
+            if rank0:
+                _append(out / "structures.csv", STRUCTURE_COLUMNS, row)
+    todo = pending_cases(cfg, out)
+    if max_cases is not None:
+        todo = todo[:max_cases]
+    bar = None
+    if progress and rank0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(cases), initial=len(cases) - len(pending_cases(cfg, out)),
+                   unit="case", desc=cfg.name, disable=None)
+
+    def finished(row):
+        if rank0:
+            _append(out / "results.csv", CASE_COLUMNS + RESULT_COLUMNS, row)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"{row['case']}: {row['capacity_mAh_cm2']:.3f} mAh/cm²")
+
+    def failed(case, err):
+        if rank0:
+            _append(out / "failed.csv", ["case", "error"], {"case": case.id, "error": err})
+
+    if jobs > 1 and comm.size == 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            futs = {pool.submit(_worker, cfg.model_dump_json(), asdict(c), str(out), control): c
+                    for c in todo}
+            for f in as_completed(futs):
+                try:
+                    finished(f.result())
+                except Exception as err:  # noqa: BLE001 - recorded, retried next run
+                    failed(futs[f], f"{type(err).__name__}: {err}")
+    else:
+        for case in todo:
+            try:
+                finished(run_case(cfg, case, out, comm, control))
+            except (ValueError, RuntimeError) as err:
+                failed(case, f"{type(err).__name__}: {err}")
+    if bar is not None:
+        bar.close()
+    return out / "results.csv"
+
+
+def results_array(rows: list[dict], key: str) -> np.ndarray:
+    """A numeric column of table rows (NaN where empty)."""
+    return np.array([float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows])

@@ -1,0 +1,167 @@
+"""Studies: the built-in quick sweeps end to end on tiny structures (trends that must
+hold), resuming after an interruption, parallel jobs, figures, serial = 2 ranks."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fem_assb._dolfinx import MPI
+from fem_assb.materials import ParameterError
+from fem_assb.studies import expand, load_config, read_table, run_study
+from fem_assb.studies import runner as runner_mod
+
+TINY = {"geometry": {"size_um": [12, 8, 8], "voxel_size_um": 2.0, "mean_diameter_um": 5.0},
+        "separator_um": 4}
+
+
+def _tiny(name, **extra):
+    return load_config(name, quick=True, overrides={**TINY, **extra})
+
+
+def _by(rows, **match):
+    return [r for r in rows if all(str(r[k]) == str(v) for k, v in match.items())]
+
+
+def _cap(rows, **match):
+    (r,) = _by(rows, **match)
+    return float(r["capacity_mAh_cm2"])
+
+
+@pytest.fixture(scope="module")
+def perforated_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("perforated")
+    run_study(_tiny("perforated", radii_um=[0, 4]), out, comm=MPI.COMM_SELF, progress=False)
+    return out
+
+
+def test_perforated_quick_study(perforated_dir):
+    rows = read_table(perforated_dir / "results.csv")
+    assert len(rows) == 8 and not (perforated_dir / "failed.csv").exists()
+    for r in rows:
+        assert float(r["lithium_balance_error"]) < 1e-8
+        assert float(r["max_charge_balance_error"]) < 1e-8
+        if r["electrolyte"] == "liquid":
+            assert float(r["salt_balance_error"]) < 1e-8
+        assert 0 < float(r["capacity_mAh_cm2"]) < float(r["theoretical_capacity_mAh_cm2"])
+    for ele in ("liquid", "solid"):
+        for r_um in ("0.0", "4.0"):  # capacity falls with the current density
+            assert (_cap(rows, electrolyte=ele, radius_um=r_um, current_density_mA_cm2=8.0)
+                    < _cap(rows, electrolyte=ele, radius_um=r_um, current_density_mA_cm2=1.0))
+    st = {s["structure"]: s for s in read_table(perforated_dir / "structures.csv")}
+    for cell in ("lib", "assb"):  # a channel: less CAM, better ion conduction
+        a, b = st[f"{cell}_r0"], st[f"{cell}_r4"]
+        assert float(b["theoretical_capacity_mAh_cm2"]) < float(a["theoretical_capacity_mAh_cm2"])
+        assert float(b["relative_conductivity"]) > float(a["relative_conductivity"])
+    prof = json.loads((perforated_dir / "cases" / "lib_r0_i8" / "profiles.json").read_text())
+    assert "electrolyte_concentration_mol_m3" in prof
+
+
+def test_plot_writes_figures(perforated_dir):
+    from click.testing import CliRunner
+
+    from fem_assb.cli import main
+
+    r = CliRunner().invoke(main, ["plot", str(perforated_dir)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    names = {p.name for p in (perforated_dir / "figures").iterdir()}
+    for stem in ("structures", "performance_lib", "performance_assb", "profiles_lib",
+                 "profiles_assb"):
+        assert {f"{stem}.png", f"{stem}.svg"} <= names
+
+
+def test_transference_quick_study_in_parallel_jobs(tmp_path):
+    cfg = _tiny("transference", radii_um=[0])
+    run_study(cfg, tmp_path, comm=MPI.COMM_SELF, jobs=2, progress=False)
+    rows = read_table(tmp_path / "results.csv")
+    assert sorted(r["case"] for r in rows) == ["lib_r0_i8_tp0.3", "lib_r0_i8_tp1"]
+    # a higher transference number leaves less salt polarisation: more capacity, and at
+    # t+ = 1 the electrolyte concentration does not move
+    assert _cap(rows, transference_number=1.0) > _cap(rows, transference_number=0.3)
+    (one,) = _by(rows, transference_number=1.0)
+    assert float(one["min_electrolyte_concentration_mol_m3"]) == pytest.approx(1000, rel=1e-9)
+
+
+class _Killed(Exception):
+    """Stands for the process being killed (not an error the runner records)."""
+
+
+def test_layered_quick_study_and_resume(tmp_path, monkeypatch):
+    cfg = _tiny("layered", current_densities_mA_cm2=[8])
+    ids = [c.id for c in expand(cfg)]
+    assert ids == ["assb_f0_i8", "assb_f0.5_i8", "assb_f1_i8"]
+    calls = []
+    real = runner_mod.run_case
+
+    def interrupted(cfg_, case, *a, **k):  # the second case is killed half-way
+        calls.append(case.id)
+        if case.id == ids[1] and len(calls) == 2 and not (tmp_path / "cases" / case.id).exists():
+            (tmp_path / "cases" / case.id).mkdir(parents=True)
+            (tmp_path / "cases" / case.id / "voltage.csv").write_text("time_s\n0\n")
+            raise _Killed
+        return real(cfg_, case, *a, **k)
+
+    monkeypatch.setattr(runner_mod, "run_case", interrupted)
+    with pytest.raises(_Killed):
+        run_study(cfg, tmp_path, comm=MPI.COMM_SELF, progress=False)
+    assert [r["case"] for r in read_table(tmp_path / "results.csv")] == ids[:1]
+    calls.clear()
+    run_study(cfg, tmp_path, comm=MPI.COMM_SELF, progress=False)
+    assert calls == ids[1:]  # the finished case is reused, the interrupted one redone
+    rows = read_table(tmp_path / "results.csv")
+    assert [r["case"] for r in rows] == ids
+    st = {s["structure"]: s for s in read_table(tmp_path / "structures.csv")}
+    cam = [float(st[f"assb_f{f}"]["cam_fraction"]) for f in ("0", "0.5", "1")]
+    assert cam[0] > cam[1] > cam[2]  # more L60 (60 vol% CAM), less CAM
+
+
+def test_bad_study_config_is_named(tmp_path):
+    with pytest.raises(ParameterError, match="radii_um"):
+        load_config("perforated", overrides={"radii_um": [-1]})
+    with pytest.raises(ParameterError, match="cam.c_mx"):
+        load_config("perforated", overrides={"parameters": {"cam": {"c_mx": 1}}})
+    with pytest.raises(ParameterError, match="neither a built-in"):
+        load_config(tmp_path / "missing.toml")
+    (tmp_path / "s.toml").write_text('name = "x"\nfamily = "perforated"\nradius = [1]\n')
+    with pytest.raises(ParameterError, match="radius"):
+        load_config(tmp_path / "s.toml")
+
+
+@pytest.mark.mpi
+def test_study_case_serial_equals_parallel(tmp_path_factory):
+    cfg = _tiny("perforated", radii_um=[4], electrolytes=["liquid"],
+                current_densities_mA_cm2=[8])
+    out = [tmp_path_factory.mktemp("par"), tmp_path_factory.mktemp("ser")]
+    out = MPI.COMM_WORLD.bcast(out, root=0)
+    run_study(cfg, out[0], comm=MPI.COMM_WORLD, progress=False)
+    run_study(cfg, out[1], comm=MPI.COMM_SELF, progress=False)
+    MPI.COMM_WORLD.barrier()
+    a, b = (read_table(o / "results.csv") for o in out)
+    assert float(a[0]["capacity_mAh_cm2"]) == pytest.approx(float(b[0]["capacity_mAh_cm2"]),
+                                                          rel=1e-8)
+    np.testing.assert_allclose(float(a[0]["energy_mWh_cm2"]), float(b[0]["energy_mWh_cm2"]),
+                               rtol=1e-8)
+
+
+def test_maximise_finds_known_optimum_and_resumes(tmp_path):
+    from fem_assb.studies.optimise import maximise, stick_breaking
+
+    calls = []
+
+    def f1(x):  # a smooth 1D profile with its peak at f = 0.8 (like Fig. 8 at 8 mA/cm²)
+        calls.append(x)
+        return 90.0 - 200.0 * (x[0] - 0.8) ** 2
+
+    r = maximise(f1, [(0.0, 1.0)], max_evaluations=25, xatol=1e-3, log=tmp_path / "a.csv")
+    assert r.x[0] == pytest.approx(0.8, abs=2e-3) and r.value == pytest.approx(90.0, abs=1e-3)
+    n = len(calls)
+    again = maximise(f1, [(0.0, 1.0)], max_evaluations=25, xatol=1e-3, log=tmp_path / "a.csv")
+    assert len(calls) == n and again.x == r.x  # every point is taken from the log
+
+    def f3(x):  # optimum on the boundary of the box in one variable
+        return -((x[0] - 0.3) ** 2) - (x[1] - 0.62) ** 2 - 0.5 * (x[2] - 1.0) ** 2
+
+    r3 = maximise(f3, [(0, 1), (0.5, 0.75), (0, 0.8)], max_evaluations=200, xatol=1e-4)
+    np.testing.assert_allclose(r3.x, [0.3, 0.62, 0.8], atol=5e-3)
+    assert sum(stick_breaking([0.25, 0.5])) == pytest.approx(1.0)
+    assert stick_breaking([0.25, 0.5]) == pytest.approx([0.25, 0.375, 0.375])
