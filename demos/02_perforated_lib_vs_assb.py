@@ -44,7 +44,8 @@ rank0 = MPI.COMM_WORLD.rank == 0
 # %%
 overrides = {"geometry": {"size_um": [12, 8, 8], "voxel_size_um": 2.0,
                           "mean_diameter_um": 5.0},
-             "radii_um": [0, 4], "separator_um": 4} if tiny else None
+             "radii_um": [0, 4], "separator_um": 4,
+             "current_densities_mA_cm2": [8]} if tiny else None
 cfg = load_config("perforated", quick=True, overrides=overrides)
 if rank0:
     print(f"{cfg.name}: radii {cfg.radii_um} µm, {cfg.electrolytes}, "

@@ -15,8 +15,8 @@ except ImportError:  # system / conda / Docker DOLFINx
 
 import dolfinx  # noqa: E402
 import dolfinx.fem.petsc  # noqa: E402,F401
-from dolfinx import fem, io, mesh  # noqa: E402
+from dolfinx import fem, io, mesh, plot  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 from petsc4py import PETSc  # noqa: E402
 
-__all__ = ["MPI", "PETSc", "dolfinx", "fem", "io", "mesh"]
+__all__ = ["MPI", "PETSc", "dolfinx", "fem", "io", "mesh", "plot"]

@@ -318,10 +318,12 @@ def conductivity(file, phases, axis, voxel_size, cbd_factor, refine, solver, as_
 @click.option("--linear-solver", type=click.Choice(["auto", "direct", "iterative"]),
               default="auto", show_default=True,
               help="MUMPS, or GMRES + field split with GAMG per field; auto: by size")
+@click.option("--render", is_flag=True,
+              help="draw the end state (lithiation, Φ_e, |i_e|) to OUTPUT/fields.png (serial)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def discharge(file, electrolyte, current_density, cutoff, parameters, film_thickness_nm,
               film_conductivity, transference_number, separator_um, refine, voxel_size,
-              output, fields_every, linear_solver, as_json):
+              output, fields_every, linear_solver, render, as_json):
     """Galvanostatic discharge of a cathode structure in a virtual cell."""
     from fem_assb.materials import load_parameters
     from fem_assb.solver.simulate import discharge as run
@@ -338,7 +340,8 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
     s = _load(file, voxel_size)
     res = run(s, current_density, electrolyte=electrolyte, params=params, cutoff_V=cutoff,
               separator_um=separator_um, refine=refine, output=output,
-              progress=not as_json, fields_every=fields_every, linear=linear_solver)
+              progress=not as_json, fields_every=fields_every, linear=linear_solver,
+              render=render)
     summary = res.summary()
     if as_json:
         _emit_json(summary)

@@ -55,6 +55,9 @@ def test_perforated_quick_study(perforated_dir):
         assert float(b["relative_conductivity"]) > float(a["relative_conductivity"])
     prof = json.loads((perforated_dir / "cases" / "lib_r0_i8" / "profiles.json").read_text())
     assert "electrolyte_concentration_mol_m3" in prof
+    # 3D picture of the end state at the highest current only (Fig. 6d/9)
+    assert (perforated_dir / "cases" / "assb_r4_i8" / "fields.png").stat().st_size > 20_000
+    assert not (perforated_dir / "cases" / "assb_r4_i1" / "fields.png").exists()
 
 
 def test_plot_writes_figures(perforated_dir):

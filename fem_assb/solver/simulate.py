@@ -24,7 +24,7 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
               refine: int = 1, output: str | Path | None = None, comm=MPI.COMM_WORLD,
               control: StepControl | None = None, progress: bool = True,
               linear: str = "auto", fields_every: int | None = None,
-              max_time_s: float | None = None) -> DischargeResult:
+              max_time_s: float | None = None, render: bool = False) -> DischargeResult:
     """Galvanostatic discharge of a cathode structure in a virtual cell.
 
     Args:
@@ -41,6 +41,8 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
             'auto' (direct up to ``DIRECT_DOF_LIMIT`` unknowns).
         fields_every: 3D fields every N steps (0: end state only; None: none).
         max_time_s: stop after this time (s) even above the cut-off.
+        render: draw the end state (lithiation, Φ_e, |i_e|) to ``output/fields.png``
+            (serial runs; under MPI use the VTX fields).
     """
     p = params or default_parameters()
     if electrolyte not in ("solid", "liquid"):
@@ -72,6 +74,10 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
         profiles.update({"electrolyte_x_um": xs, "electrolyte_concentration_mol_m3": ce})
     if output is not None and comm.rank == 0:
         (Path(output) / "profiles.json").write_text(json.dumps(profiles))
+    if render and output is not None:
+        from fem_assb.viz.fields import render_fields
+
+        render_fields(model, Path(output) / "fields.png")
     return res
 
 

@@ -59,6 +59,7 @@ class StudyConfig(_Strict):
     cutoff_V: float | None = None
     parameters: dict = {}  # overrides of the built-in parameter set (nested tables)
     conductivity: bool = True  # σ_eff/σ_bulk of the ion conductor per structure
+    render: bool = True  # 3D picture of the end state of the highest-current cases (serial)
 
     @model_validator(mode="after")
     def _check(self):

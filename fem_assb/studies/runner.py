@@ -94,7 +94,8 @@ def run_case(cfg: StudyConfig, case: Case, out: Path, comm, control=None) -> dic
                     electrolyte=case.electrolyte, params=_params(cfg, case),
                     cutoff_V=cfg.cutoff_V, separator_um=cfg.separator_um, refine=cfg.refine,
                     output=out / "cases" / case.id, comm=comm, control=control,
-                    progress=False)
+                    progress=False, render=cfg.render and case.current_density_mA_cm2 ==
+                    max(cfg.current_densities_mA_cm2))
     return {**case.row(), **res.summary()}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import ufl
 
 from fem_assb._dolfinx import fem, io
@@ -59,3 +60,55 @@ class FieldWriter:
     def close(self) -> None:
         for w in self._writers:
             w.close()
+
+
+def render_fields(model, path, window_size=(1800, 600)) -> Path | None:
+    """Off-screen picture of the present state in three views (the study's Fig. 6d/9):
+    CAM lithiation x = c_s/c_max, electrolyte potential Φ_e (V) and the ionic current
+    density |i_e| (A/m², hot spots bright; bulk-equivalent in porous regions).
+
+    Serial runs only (under MPI the fields are distributed; use the VTX files with
+    ParaView): returns None and draws nothing when the mesh has more than one rank.
+    """
+    from fem_assb._dolfinx import plot
+    from fem_assb.viz.structure import _offscreen_pyvista
+
+    if model.doms.mesh.comm.size > 1:
+        return None
+    pv = _offscreen_pyvista()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    p = model.params
+    Vc = fem.functionspace(model.doms.cam, ("Lagrange", 1))
+    x = fem.Function(Vc)
+    x.interpolate(fem.Expression(model.c / p.cam.c_max, Vc.element.interpolation_points))
+    Q = fem.functionspace(model.doms.electrolyte, ("DG", 0))
+    ie = fem.Function(Q)
+    i_e = model.ionic_current()
+    ie.interpolate(fem.Expression(ufl.sqrt(ufl.inner(i_e, i_e)), Q.element.interpolation_points))
+
+    def grid(V, values, name, cell=False):
+        g = pv.UnstructuredGrid(*plot.vtk_mesh(V.mesh if cell else V))
+        g.points[:] *= 1e6  # µm
+        (g.cell_data if cell else g.point_data)[name] = values
+        return g
+
+    cam = grid(Vc, x.x.array, "lithiation")
+    ele_p = grid(model.phi_e.function_space, model.phi_e.x.array.copy(), "phi_e (V)")
+    n_cells = model.doms.electrolyte.topology.index_map(3).size_local
+    ele_i = grid(Q, ie.x.array[Q.dofmap.list[:n_cells, 0]], "|i_e| (A/m²)", cell=True)
+    pl = pv.Plotter(off_screen=True, shape=(1, 3), window_size=list(window_size))
+    pl.set_background("white")
+    vmax = float(np.percentile(ele_i.cell_data["|i_e| (A/m²)"], 99.5))
+    for k, (g, name, cmap, clim) in enumerate((
+            (cam, "lithiation", "viridis", (p.operation.initial_stoichiometry, 1.0)),
+            (ele_p, "phi_e (V)", "coolwarm", None),
+            (ele_i, "|i_e| (A/m²)", "inferno", (0.0, vmax)))):
+        pl.subplot(0, k)
+        pl.add_mesh(g, scalars=name, cmap=cmap, clim=clim,
+                    scalar_bar_args={"title": name, "color": "black"})
+        pl.add_mesh(g.outline(), color="black")
+        pl.camera_position = "iso"
+    pl.screenshot(str(path))
+    pl.close()
+    return path
