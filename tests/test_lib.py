@@ -144,3 +144,15 @@ def test_cli_liquid_discharge(tmp_path):
     assert prof["electrolyte_x_um"][0] == pytest.approx(-4.5) and len(ce) == 11
     assert all(v is not None for v in ce[:8]) and all(v is None for v in ce[8:])
     assert ce[0] > 1000.0 > ce[7]
+
+
+def test_depleting_electrolyte_stops_with_a_warning():
+    # 15 mol/m³ of salt cannot carry 8 mA/cm² through 20 µm of separator (limiting
+    # current 2 F b D c0 / ((1 − t+) L) ≈ 6 mA/cm² with D(15 mM) ≈ 5.3e-10 m²/s)
+    p = default_parameters().updated({"liquid_electrolyte": {"initial_concentration": 15.0},
+                                      "cam": {"diffusivity_liquid": 1e-13}})
+    with pytest.warns(UserWarning, match="depleted"):
+        r = _run(_planar(), 8.0, params=p, separator_um=20.0)
+    assert r.stop_reason == "electrolyte_depleted"
+    assert r.min_electrolyte_concentration_mol_m3 < 0.5
+    assert r.salt_balance_error < 1e-8
