@@ -1,10 +1,13 @@
 """Galvanostatic discharge: backward Euler with step control, cut-off detection, outputs.
 
-One SNES (Newton + backtracking line search, MUMPS LU) solves the coupled system of a
-step; the forms are compiled once. Steps grow by 1.5x after easy Newton solves, a failed
-solve (or a voltage change above ``max_voltage_step``) is rejected and retried with half
-the step, and no non-converged step is ever accepted. The end point at the cut-off is
-interpolated linearly between the last two accepted steps. Rows of the voltage curve are
+One SNES (Newton + backtracking line search; MUMPS LU or field-split GMRES) solves the
+coupled system of a step; the forms are compiled once. Each step starts from the linear
+extrapolation of the last two states, the Jacobian is rebuilt every second iteration.
+Steps grow after easy Newton solves and shrink after hard ones; a failed solve (or a
+voltage change above ``max_voltage_step``) is rejected and retried with half the step,
+and no non-converged step is ever accepted. The end point at the cut-off is
+interpolated linearly between the last two accepted steps (or extrapolated on the
+near-vertical end, see ``StepControl.steep_end``). Rows of the voltage curve are
 written to CSV as they are computed (rank 0).
 """
 
@@ -37,9 +40,11 @@ class StepControl:
     min_dt: float = 1e-4  # s
     grow: float = 1.5
     max_voltage_step: float = 0.05  # V per accepted step
-    easy_newton: int = 4  # grow the step when Newton needed at most this many iterations
-    hard_newton: int = 10  # shrink the next step (x0.6) when Newton needed more than this
-    max_newton: int = 14  # reject the step (halve dt) when Newton has not converged by then
+    easy_newton: int = 5  # grow the step by ``grow`` after at most this many iterations
+    moderate_newton: int = 8  # ... by ``grow_moderate`` after at most this many
+    grow_moderate: float = 1.2
+    hard_newton: int = 12  # shrink the next step (x0.6) when Newton needed more than this
+    max_newton: int = 16  # reject the step (halve dt) when Newton has not converged by then
     max_relative: float = 0.2  # dt <= max_relative * t: resolves the √t start-up transient
     overfill: float = 0.01  # guard: stop when c_s exceeds (1 + overfill) c_max anywhere
     predictor: bool = True  # start Newton from the linear extrapolation of the last steps
@@ -310,8 +315,9 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
             break
         if its > ctl.hard_newton:
             dt *= 0.6
-        elif its <= ctl.easy_newton:
-            dt = min(dt * ctl.grow, dt_max, max(ctl.max_relative * t, dt))
+        elif its <= ctl.moderate_newton:
+            g = ctl.grow if its <= ctl.easy_newton else ctl.grow_moderate
+            dt = min(dt * g, dt_max, max(ctl.max_relative * t, dt))
     wall = time.perf_counter() - t_wall
     if fields is not None:
         fields.write(t)
