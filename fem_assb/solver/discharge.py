@@ -114,7 +114,10 @@ def _snes_options(linear: str, split_names=()) -> dict:
         # (Φ_s, V), Φ_e [, c_e]); the splits are set by index sets
         opts.update({"ksp_type": "gmres", "ksp_rtol": 1e-6, "ksp_atol": 0.0,
                      "ksp_max_it": 1000, "ksp_gmres_restart": 200,
-                     "pc_type": "fieldsplit", "pc_fieldsplit_type": "multiplicative"})
+                     "pc_type": "fieldsplit", "pc_fieldsplit_type": "multiplicative",
+                     # an inexact Newton with a stale Jacobian needs too many iterations
+                     # on the first step from rest: rebuild it every iteration
+                     "snes_lag_jacobian": 1})
         for name in split_names:
             opts.update({f"fieldsplit_{name}_ksp_type": "preonly",
                          f"fieldsplit_{name}_pc_type": "gamg"})
