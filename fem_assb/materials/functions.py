@@ -92,17 +92,22 @@ def make_function(spec, name: str) -> Callable:
 
 
 def exchange_current_density(k: float, c_e, c_s, c_max: float, alpha: float = 0.5,
-                             rel_floor: float = 1e-9):
+                             rel_floor: float = 1e-9, rel_smooth: float = 1e-3):
     """i0 = k c_e^α c_s^α (c_max − c_s)^(1−α) in A/m².
 
-    c_s is clamped to [ε, c_max − ε] with ε = rel_floor · c_max, which keeps i0 and its
-    derivative finite when the CAM surface empties or saturates; i0 then becomes tiny
-    and the overpotential large, so the cell reaches its cut-off voltage.
+    Near saturation the vacancy concentration c_max − c_s is replaced by the smooth
+    positive d̃ = (d + √(d² + δ²))/2 with δ = rel_smooth · c_max: equal to d within
+    δ²/(4d) (< 0.03 % of d for x < 0.98), δ/2 at c_max, decaying beyond it. i0 then stays
+    positive and smooth with a bounded derivative where Newton meets the steep end of the
+    discharge (a hard clamp there has a kink that stalls Newton); it becomes small and the
+    overpotential large, so the cell reaches its cut-off voltage. c_s is clamped below at
+    rel_floor · c_max (the empty end, reached on charge only).
     """
     op = _Ops(c_s)
-    eps = rel_floor * c_max
-    cs = op.minimum(op.maximum(c_s, eps), c_max - eps)
-    return k * c_e**alpha * cs**alpha * (c_max - cs) ** (1.0 - alpha)
+    cs = op.maximum(c_s, rel_floor * c_max)
+    d, delta = c_max - c_s, rel_smooth * c_max
+    vacancies = 0.5 * (d + (d * d + delta * delta) ** 0.5)
+    return k * c_e**alpha * cs**alpha * vacancies ** (1.0 - alpha)
 
 
 def butler_volmer(i0, eta, temperature: float, alpha: float = 0.5):

@@ -132,7 +132,8 @@ def _convergence_test(scale: float, rtol: float = 1e-10, atol: float = 1e-12,
     """SNES convergence in units of the applied current ``scale`` (A).
 
     Converged when ‖F‖ < atol·scale or ‖F‖ < rtol·‖F0‖, or when ‖F‖ is already below
-    floor·scale and stops decreasing (the rounding floor of the residual).
+    floor·scale and stops decreasing (the rounding floor of the residual). Diverged after
+    ``test.max_it`` iterations (an attribute: the caller may change it between solves).
     """
     R = PETSc.SNES.ConvergedReason
     hist: dict = {}
@@ -151,10 +152,11 @@ def _convergence_test(scale: float, rtol: float = 1e-10, atol: float = 1e-12,
             return R.CONVERGED_FNORM_RELATIVE
         if fnorm < floor * scale and fnorm > 0.3 * prev:
             return R.CONVERGED_SNORM_RELATIVE
-        if it >= max_it:
+        if it >= test.max_it:
             return R.DIVERGED_MAX_IT
         return R.ITERATING
 
+    test.max_it = max_it
     return test
 
 
@@ -201,7 +203,8 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         petsc_options_prefix=prefix, kind="mpi",
         petsc_options=_snes_options(linear, tuple(model.splits)))
     snes = problem.solver
-    snes.setConvergenceTest(_convergence_test(current * area, max_it=ctl.max_newton))
+    converged = _convergence_test(current * area, max_it=ctl.max_newton)
+    snes.setConvergenceTest(converged)
     if linear == "iterative":
         _set_field_splits(problem, model, comm)
 
@@ -250,6 +253,8 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         model.begin_step(dt)
         if previous is not None and ctl.predictor:
             model.predict(previous, dt / dt_prev)
+        # the first step starts from rest (no predictor): allow Newton more iterations
+        converged.max_it = ctl.max_newton if steps else 2 * ctl.max_newton
         problem.solve()
         its = snes.getIterationNumber()
         ok = snes.getConvergedReason() > 0
