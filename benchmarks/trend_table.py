@@ -4,8 +4,10 @@ Run the trend configs first (each a resumable study; see benchmarks/trends/*.tom
 
     fem-assb study --config benchmarks/trends/layered_assb.toml -o trends/layered
     fem-assb study --config benchmarks/trends/layered_assb_reversed.toml -o trends/layered_rev
+    fem-assb study --config benchmarks/trends/layered_assb_fine.toml -o trends/layered_fine
     fem-assb study --config benchmarks/trends/perforated_assb.toml -o trends/perforated_assb
     fem-assb study --config benchmarks/trends/transference_lib.toml -o trends/transference
+    fem-assb study --config benchmarks/trends/perforated_lib.toml -o trends/perforated_lib
 
 then ``python benchmarks/trend_table.py trends`` prints a Markdown table: each trend with
 the study's number beside ours. Missing study directories are skipped.
@@ -41,26 +43,50 @@ def _best(rows, x: str, y: str):
     return top[x], top[y] - base[0][y]
 
 
+def perforated_lib_radius(rows) -> list[tuple[str, str, str]]:
+    out = []
+    sel = _select(rows, current_density_mA_cm2=8.0)
+    r_best, gain = _best(sel, "radius_um", "capacity_mAh_cm2")
+    if r_best is not None:
+        out.append(("LIB 8 mA/cm², t+(c_e): best r, capacity gain over r = 0",
+                    "r ≈ 16 µm, +0.6 mAh/cm²", f"r = {r_best:g} µm, {gain:+.2f} mAh/cm²"))
+    low = sorted(_select(rows, current_density_mA_cm2=1.0), key=lambda r: r["radius_um"])
+    if len(low) >= 2:
+        caps = [r["capacity_mAh_cm2"] for r in low]
+        falls = all(b < a for a, b in zip(caps, caps[1:], strict=False))
+        text = ", ".join(f"{c:.2f}" for c in caps)
+        out.append(("LIB 1 mA/cm²: capacity vs r", "larger channels only lose capacity",
+                    f"{text} mAh/cm² (r = {', '.join(f'{r['radius_um']:g}' for r in low)} µm):"
+                    f" {'falls' if falls else 'does not fall'} monotonically"))
+    return out
+
+
 def perforated_lib(rows) -> list[tuple[str, str, str]]:
     out = []
     tps = sorted({r["transference_number"] for r in rows if r["transference_number"] is not None})
-    above = []
+    helps = {}
     for tp in tps:
         sel = _select(rows, transference_number=tp, current_density_mA_cm2=8.0)
+        if len({r["radius_um"] for r in sel}) < 2:
+            continue
         r_best, gain = _best(sel, "radius_um", "capacity_mAh_cm2")
         if r_best is None:
             continue
         base = _select(sel, radius_um=0.0)[0]["capacity_mAh_cm2"]
-        worse = all(r["capacity_mAh_cm2"] < base for r in sel if r["radius_um"] > 0)
-        if worse:
-            above.append(tp)
-        out.append((f"LIB 8 mA/cm², t+ = {tp:g}: best r, gain over r = 0",
-                    "t+(c): r ≈ 16 µm, +0.6 mAh/cm²" if tp == tps[0] else
-                    ("all perforated below r = 0 for t+ > 0.7" if tp > 0.7 else "gain shrinks"),
+        helps[tp] = any(r["capacity_mAh_cm2"] > base for r in sel if r["radius_um"] > 0)
+        out.append((f"LIB 8 mA/cm², t+ = {tp:g}: best r, capacity gain over r = 0",
+                    "gain shrinks as t+ rises; none for t+ > 0.7",
                     f"r = {r_best:g} µm, {gain:+.2f} mAh/cm² (r = 0: {base:.2f})"))
-    if tps:
-        out.append(("LIB 8 mA/cm²: t+ above which channels stop helping", "≈ 0.7",
-                    f"{min(above):g}" if above else f"none up to {max(tps):g}"))
+    if helps:
+        stop = sorted(t for t, h in helps.items() if not h)
+        below = [t for t, h in helps.items() if h and stop and t < stop[0]]
+        if not stop:
+            ours = f"none up to t+ = {max(helps):g}"
+        elif not below:
+            ours = f"≤ {stop[0]:g}"
+        else:
+            ours = f"between {max(below):g} and {stop[0]:g}"
+        out.append(("LIB 8 mA/cm²: t+ from which channels stop helping", "≈ 0.7", ours))
     return out
 
 
@@ -69,12 +95,20 @@ def perforated_assb(rows) -> list[tuple[str, str, str]]:
     r_best, gain = _best(sel, "radius_um", "energy_density_Wh_kg")
     if r_best is None:
         return []
-    return [("ASSB perforated 8 mA/cm²: best r, energy gain", "r = 20 µm, ≈ +14 Wh/kg",
-             f"r = {r_best:g} µm, {gain:+.0f} Wh/kg")]
+    out = [("ASSB perforated 8 mA/cm²: best r, energy gain", "r = 20 µm, ≈ +14 Wh/kg",
+            f"r = {r_best:g} µm, {gain:+.0f} Wh/kg")]
+    low = sorted(_select(rows, current_density_mA_cm2=1.0), key=lambda r: r["radius_um"])
+    if low:
+        util = [r["capacity_mAh_cm2"] / float(r["theoretical_capacity_mAh_cm2"]) for r in low]
+        out.append(("ASSB perforated 1 mA/cm²: utilisation (capacity / theoretical) vs r",
+                    "far below 1 even at 1 mA/cm²; drops with r",
+                    ", ".join(f"{u:.2f} (r = {r['radius_um']:g})"
+                              for u, r in zip(util, low, strict=True))))
+    return out
 
 
-def layered(rows, reversed_rows) -> list[tuple[str, str, str]]:
-    study = {4.0: "f = 0.5", 6.0: "f = 0.8", 8.0: "f = 0.9"}
+def layered(rows, reversed_rows, label: str = "") -> list[tuple[str, str, str]]:
+    study = {4.0: "f = 0.5; —", 6.0: "f = 0.8; > 50 Wh/kg", 8.0: "f = 0.9; > 50, up to ≈ 90 Wh/kg"}
     out = []
     for i in sorted({r["current_density_mA_cm2"] for r in rows}):
         sel = _select(rows, current_density_mA_cm2=i)
@@ -82,8 +116,9 @@ def layered(rows, reversed_rows) -> list[tuple[str, str, str]]:
         f_e, gain = _best(sel, "f_l60", "energy_density_Wh_kg")
         if f_cap is None:
             continue
-        out.append((f"ASSB layered {i:g} mA/cm²: best f (capacity); best energy gain over f = 0",
-                    f"{study.get(i, '')}; " + (">50 Wh/kg (≈ 90 at 8)" if i >= 6 else "—"),
+        out.append((f"ASSB layered{label} {i:g} mA/cm²: best f (capacity); best energy "
+                    "gain over f = 0",
+                    study.get(i, "—"),
                     f"f = {f_cap:g}; f = {f_e:g}, {gain:+.0f} Wh/kg"))
     for r in reversed_rows:
         same = _select(rows, current_density_mA_cm2=r["current_density_mA_cm2"],
@@ -96,14 +131,32 @@ def layered(rows, reversed_rows) -> list[tuple[str, str, str]]:
     return out
 
 
+def layered_conductivity(path: Path) -> list[tuple[str, str, str]]:
+    rows = [r for r in read_table(path / "structures.csv") if r["reversed"] == "False"]
+    if len(rows) < 3:
+        return []
+    pts = sorted((float(r["f_l60"]), float(r["relative_conductivity"])) for r in rows)
+    (f0, s0), (f1, s1) = pts[0], pts[-1]
+    mid = [(f, s) for f, s in pts[1:-1]]
+    # a super-linear (convex) rise lies below the chord between the end points
+    below = all(s < s0 + (s1 - s0) * (f - f0) / (f1 - f0) for f, s in mid)
+    text = ", ".join(f"{s:.3f} (f = {f:g})" for f, s in pts)
+    return [(f"ASSB layered ({path.name}): σ_eff/σ_bulk vs f", "rises super-linearly",
+             f"{text}: {'super-linear' if below else 'not super-linear'}")]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", type=Path, help="folder holding the trend study directories")
     root = ap.parse_args().root
     lines = []
+    lines += perforated_lib_radius(_rows(root / "perforated_lib"))
     lines += perforated_lib(_rows(root / "transference"))
     lines += perforated_assb(_rows(root / "perforated_assb"))
     lines += layered(_rows(root / "layered"), _rows(root / "layered_rev"))
+    lines += layered_conductivity(root / "layered")
+    lines += layered(_rows(root / "layered_fine"), [], " (finer)")
+    lines += layered_conductivity(root / "layered_fine")
     print("| trend | study (science.md §5) | fem_assb |\n|---|---|---|")
     for row in lines:
         print("| " + " | ".join(row) + " |")
