@@ -37,7 +37,7 @@ def _select(rows, **eq) -> list[dict]:
 def _best(rows, x: str, y: str):
     """(x of the maximum of y, max y − y at x = 0) over rows sharing everything else."""
     base = [r for r in rows if r[x] == 0.0]
-    if not rows or not base:
+    if len({r[x] for r in rows}) < 2 or not base:
         return None, None
     top = max(rows, key=lambda r: r[y])
     return top[x], top[y] - base[0][y]
@@ -74,9 +74,11 @@ def perforated_lib(rows) -> list[tuple[str, str, str]]:
             continue
         base = _select(sel, radius_um=0.0)[0]["capacity_mAh_cm2"]
         helps[tp] = any(r["capacity_mAh_cm2"] > base for r in sel if r["radius_um"] > 0)
-        out.append((f"LIB 8 mA/cm², t+ = {tp:g}: best r, capacity gain over r = 0",
+        gains = ", ".join(f"r = {r['radius_um']:g}: {r['capacity_mAh_cm2'] - base:+.2f}"
+                          for r in sorted(sel, key=lambda r: r["radius_um"]) if r["radius_um"])
+        out.append((f"LIB 8 mA/cm², t+ = {tp:g}: capacity gain over r = 0 (mAh/cm²)",
                     "gain shrinks as t+ rises; none for t+ > 0.7",
-                    f"r = {r_best:g} µm, {gain:+.2f} mAh/cm² (r = 0: {base:.2f})"))
+                    f"{gains} (r = 0: {base:.2f}); best r = {r_best:g} µm"))
     if helps:
         stop = sorted(t for t, h in helps.items() if not h)
         below = [t for t, h in helps.items() if h and stop and t < stop[0]]
@@ -137,12 +139,13 @@ def layered_conductivity(path: Path) -> list[tuple[str, str, str]]:
         return []
     pts = sorted((float(r["f_l60"]), float(r["relative_conductivity"])) for r in rows)
     (f0, s0), (f1, s1) = pts[0], pts[-1]
-    mid = [(f, s) for f, s in pts[1:-1]]
     # a super-linear (convex) rise lies below the chord between the end points
-    below = all(s < s0 + (s1 - s0) * (f - f0) / (f1 - f0) for f, s in mid)
+    dev = [(s0 + (s1 - s0) * (f - f0) / (f1 - f0) - s) / (s1 - s0) for f, s in pts[1:-1]]
+    shape = ("super-linear" if min(dev) > 0.05 else "sub-linear" if max(dev) < -0.05
+             else "about linear")
     text = ", ".join(f"{s:.3f} (f = {f:g})" for f, s in pts)
     return [(f"ASSB layered ({path.name}): σ_eff/σ_bulk vs f", "rises super-linearly",
-             f"{text}: {'super-linear' if below else 'not super-linear'}")]
+             f"{text}: {shape}")]
 
 
 def main() -> None:
