@@ -104,7 +104,7 @@ def perforated_assb(rows) -> list[tuple[str, str, str]]:
         util = [r["capacity_mAh_cm2"] / float(r["theoretical_capacity_mAh_cm2"]) for r in low]
         out.append(("ASSB perforated 1 mA/cm²: utilisation (capacity / theoretical) vs r",
                     "far below 1 even at 1 mA/cm²; drops with r",
-                    ", ".join(f"{u:.2f} (r = {r['radius_um']:g})"
+                    ", ".join(f"{u:.3f} (r = {r['radius_um']:g})"
                               for u, r in zip(util, low, strict=True))))
     return out
 
