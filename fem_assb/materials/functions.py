@@ -97,7 +97,7 @@ def exchange_current_density(k: float, c_e, c_s, c_max: float, alpha: float = 0.
 
     Near saturation the vacancy concentration c_max − c_s is replaced by the smooth
     positive d̃ = (d + √(d² + δ²))/2 with δ = rel_smooth · c_max: equal to d within
-    δ²/(4d) (< 0.03 % of d for x < 0.98), δ/2 at c_max, decaying beyond it. i0 then stays
+    δ²/(4d) (i0 within 0.035 % for x ≤ 0.98), δ/2 at c_max, decaying beyond it. i0 stays
     positive and smooth with a bounded derivative where Newton meets the steep end of the
     discharge (a hard clamp there has a kink that stalls Newton); it becomes small and the
     overpotential large, so the cell reaches its cut-off voltage. c_s is clamped below at
