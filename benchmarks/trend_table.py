@@ -67,10 +67,8 @@ def perforated_lib(rows) -> list[tuple[str, str, str]]:
     helps = {}
     for tp in tps:
         sel = _select(rows, transference_number=tp, current_density_mA_cm2=8.0)
-        if len({r["radius_um"] for r in sel}) < 2:
-            continue
-        r_best, gain = _best(sel, "radius_um", "capacity_mAh_cm2")
-        if r_best is None:
+        r_best, _ = _best(sel, "radius_um", "capacity_mAh_cm2")
+        if r_best is None:  # fewer than two radii, or no r = 0
             continue
         base = _select(sel, radius_um=0.0)[0]["capacity_mAh_cm2"]
         helps[tp] = any(r["capacity_mAh_cm2"] > base for r in sel if r["radius_um"] > 0)
