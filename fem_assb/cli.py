@@ -318,12 +318,22 @@ def conductivity(file, phases, axis, voxel_size, cbd_factor, refine, solver, as_
 @click.option("--linear-solver", type=click.Choice(["auto", "direct", "iterative"]),
               default="auto", show_default=True,
               help="MUMPS, or GMRES + field split with GAMG per field; auto: by size")
+@click.option("--petsc-option", "petsc_options", multiple=True, metavar="KEY=VALUE",
+              help="PETSc option for the Newton solver (repeatable), e.g. "
+                   "ksp_rtol=1e-8 or fieldsplit_phi_e_pc_gamg_threshold=0.05")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
+              help="save the state to OUTPUT/checkpoint every N steps")
+@click.option("--checkpoint-minutes", type=click.FloatRange(min=0, min_open=True),
+              default=None, help="save the state every M minutes of wall time")
+@click.option("--resume", is_flag=True,
+              help="continue the run saved in OUTPUT/checkpoint (same ranks, same input)")
 @click.option("--render", is_flag=True,
               help="draw the end state (lithiation, Φ_e, |i_e|) to OUTPUT/fields.png (serial)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def discharge(file, electrolyte, current_density, cutoff, parameters, film_thickness_nm,
               film_conductivity, transference_number, separator_um, refine, voxel_size,
-              output, fields_every, linear_solver, render, as_json):
+              output, fields_every, linear_solver, petsc_options, checkpoint_every,
+              checkpoint_minutes, resume, render, as_json):
     """Galvanostatic discharge of a cathode structure in a virtual cell."""
     from fem_assb.materials import load_parameters
     from fem_assb.solver.simulate import discharge as run
@@ -336,12 +346,17 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
     overrides = {"film": film} if film else {}
     if transference_number is not None:
         overrides["liquid_electrolyte"] = {"transference_number": transference_number}
+    if petsc_options:
+        from fem_assb.solver.options import parse_petsc_options
+
+        overrides["solver"] = {"petsc_options": parse_petsc_options(petsc_options)}
     params = load_parameters(parameters, overrides or None)
     s = _load(file, voxel_size)
     res = run(s, current_density, electrolyte=electrolyte, params=params, cutoff_V=cutoff,
               separator_um=separator_um, refine=refine, output=output,
               progress=not as_json, fields_every=fields_every, linear=linear_solver,
-              render=render)
+              render=render, checkpoint_every=checkpoint_every,
+              checkpoint_minutes=checkpoint_minutes, resume=resume)
     summary = res.summary()
     if as_json:
         _emit_json(summary)

@@ -20,7 +20,8 @@ def _slab(thickness_um=4):
 
 
 def _slab_run(params, current_mA=2.0, refine=6, max_fraction=0.004, **kw):
-    ctl = StepControl(initial_fraction=1e-3, max_fraction=max_fraction, max_voltage_step=0.02)
+    ctl = StepControl(initial_fraction=1e-3, max_fraction=max_fraction, max_voltage_step=0.02,
+                      max_relative=0.2)  # resolves the √t start-up transient
     return discharge(_slab(), current_mA, params=params, separator_um=2.0, refine=refine,
                      control=ctl, progress=False, comm=MPI.COMM_SELF, **kw)
 
@@ -77,28 +78,6 @@ def test_time_step_halving_changes_capacity_little():
     a = _slab_run(p, refine=2, max_fraction=0.02)
     b = _slab_run(p, refine=2, max_fraction=0.01)
     assert abs(a.capacity_mAh_cm2 / b.capacity_mAh_cm2 - 1) < 0.01
-
-
-def test_iterative_solver_matches_direct(small_assb):
-    kw = dict(params=default_parameters(), separator_um=3.0, progress=False, cutoff_V=3.7,
-              comm=MPI.COMM_SELF,
-              # a fixed step sequence (growth x1.5 up to 5 %, no rejection for Newton
-              # iterations, which differ between exact and inexact Newton)
-              control=StepControl(max_fraction=0.05, initial_fraction=5e-4, easy_newton=99,
-                                  moderate_newton=99, hard_newton=99, max_newton=40))
-    a = discharge(small_assb, 8.0, linear="direct", **kw)
-    b = discharge(small_assb, 8.0, linear="iterative", **kw)
-    assert b.linear_iterations > b.newton_iterations  # really Krylov
-    # same steps -> same voltages; a step the inexact-Newton run rejects (max iterations)
-    # shifts its later time grid, so past that only the time-discretisation error remains
-    ta, tb = np.array(a.curve["time_s"]), np.array(b.curve["time_s"])
-    n = min(ta.size, tb.size) - 1
-    same = int(np.argmin(np.isclose(ta[:n], tb[:n], rtol=1e-12))) or n
-    assert same > 10
-    np.testing.assert_allclose(b.curve["voltage_V"][:same], a.curve["voltage_V"][:same],
-                               atol=1e-7)
-    assert b.capacity_mAh_cm2 == pytest.approx(a.capacity_mAh_cm2, rel=2e-3)
-    assert b.max_charge_balance_error < 1e-8
 
 
 def test_bad_input_is_named():

@@ -118,6 +118,17 @@ class Collector(_Strict):
     contact_conductance: float = Positive
 
 
+class Solver(_Strict):
+    """Solver settings as data (the ``[solver]`` table); see ``fem_assb.solver.options``."""
+
+    linear: Literal["auto", "direct", "iterative"] = "auto"
+    direct_dof_limit: int = Field(200_000, gt=0)  # 'auto': MUMPS up to this many unknowns
+    ksp_rtol: float = Field(1e-6, gt=0, lt=1)  # Krylov tolerance on the true residual
+    newton_atol: float = Field(1e-9, gt=0, lt=1)  # ‖F‖ in units of the applied current
+    newton_rtol: float = Field(1e-10, gt=0, lt=1)
+    petsc_options: dict[str, str | int | float | bool] = {}  # passed to the SNES prefix
+
+
 class Parameters(_Strict):
     """A complete, validated parameter set (SI units unless a field names its unit)."""
 
@@ -130,6 +141,7 @@ class Parameters(_Strict):
     anode: Anode
     film: Film
     collector: Collector
+    solver: Solver = Solver()
 
     def updated(self, overrides: dict, source: str = "overrides") -> Parameters:
         """A copy with ``overrides`` (nested dict) merged in and validated."""
@@ -148,7 +160,9 @@ def _merged(base: dict, override: dict, source: str, where: str = "") -> dict:
         if key not in out:
             known = ", ".join(sorted(out))
             raise ParameterError(f"{source}: unknown parameter '{name}' (known here: {known})")
-        if isinstance(out[key], dict) and set(out[key]) != {"x", "y", "interpolation"}:
+        if key == "petsc_options" and isinstance(value, dict):  # free-form PETSc keys
+            out[key] = {**out[key], **value}
+        elif isinstance(out[key], dict) and set(out[key]) != {"x", "y", "interpolation"}:
             if not isinstance(value, dict):
                 raise ParameterError(f"{source}: '{name}' must be a table of parameters")
             out[key] = _merged(out[key], value, source, name)

@@ -258,7 +258,9 @@ def build_mesh(structure: VoxelStructure, phases=None, comm=MPI.COMM_WORLD,
     mid = dolfinx.mesh.compute_midpoints(msh, 3, np.arange(num_cells, dtype=np.int32))
     ijk = np.floor(mid / h).astype(np.int64)
     ijk = np.minimum(np.maximum(ijk, 0), np.array(labels.shape) - 1)
-    cell_voxel = np.ravel_multi_index(ijk.T, labels.shape)
+    cell_voxel = np.ravel_multi_index(ijk.T, labels.shape).astype(
+        np.int32 if labels.size < 2**31 else np.int64)
+    del mid, ijk
     cell_labels = labels.ravel()[cell_voxel].astype(np.int32)
     cell_tags = dolfinx.mesh.meshtags(msh, 3, np.arange(num_cells, dtype=np.int32), cell_labels)
     cell_tags.name = "phase"

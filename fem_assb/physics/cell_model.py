@@ -32,6 +32,7 @@ from fem_assb._dolfinx import MPI, dolfinx, fem
 from fem_assb.constants import FARADAY, GAS_CONSTANT
 from fem_assb.materials import Parameters, butler_volmer, make_function
 from fem_assb.physics.domains import COLLECTOR, CellDomains
+from fem_assb.physics.interface import NodalInterface
 from fem_assb.structure.phases import CAM
 
 
@@ -93,23 +94,32 @@ class CellModel:
         """{dS id: active fraction w} of the interface facets (see the module docstring)."""
         raise NotImplementedError
 
-    def exchange_current(self):
-        """i0 (A/m²) on Γ as a UFL expression ('+' = CAM side)."""
+    def exchange_current(self, c_s, c_e=None):
+        """i0 (A/m²) from the CAM surface concentration c_s and (LIB) the electrolyte
+        concentration c_e (mol/m³); numpy (complex too) or UFL."""
         raise NotImplementedError
 
-    def interface_current(self):
-        """UFL expression of the interface current density i (A/m², anodic > 0) on Γ."""
+    def interface_current_density(self, c_s, phi_s, phi_e, c_e=None):
+        """Interface current density i (A/m², anodic > 0) from the values on the two
+        sides: c_s, Φ_s (absolute, V), Φ_e (V) [, c_e]; numpy (complex too) or UFL."""
         p = self.params
-        c_p = self.c("+")
-        i0 = self.exchange_current()
-        delta = self.phi_s("+") + self.v_ref - self.phi_e("-") - self.ocv(c_p / p.cam.c_max)
+        i0 = self.exchange_current(c_s, c_e)
+        delta = phi_s - phi_e - self.ocv(c_s / p.cam.c_max)
         r_f = p.film.resistance
         T = self.temperature
         eta = delta if r_f == 0 else film_overpotential(delta, i0, T, r_f, p.cam.alpha)
         return butler_volmer(i0, eta, T, p.cam.alpha)
 
+    def interface_current(self):
+        """UFL expression of i on Γ ('+' = CAM side, '−' = electrolyte side)."""
+        c_e = self.c_e("-") if hasattr(self, "c_e") else None
+        return self.interface_current_density(self.c("+"), self.phi_s("+") + self.v_ref,
+                                              self.phi_e("-"), c_e)
+
     def interface_integral(self, integrand_of_i):
-        """Σ_k w_k ∫_Γk g(i) dS over the interface ids with their active fractions."""
+        """Σ_k w_k ∫_Γk g(i) dS with vertex quadrature, as a UFL form (the residuals
+        assemble the same terms vertex by vertex: ``interface``; this form is their
+        independent check)."""
         i_bv = self.interface_current()
         return sum(w * integrand_of_i(i_bv) * self.dS(k)
                    for k, w in self.interface_weights().items())
@@ -130,11 +140,11 @@ class CellModel:
         G = p.collector.contact_conductance
         j_coll = G * (phi_s - V)  # current leaving the solid into the collector
         cam = dx(CAM)
+        # the interface terms (+w i in F_c and F_s, −w i in the electrolyte charge
+        # balance) are added vertex by vertex: ``self.interface``
         F_c = (FARADAY * (c - self.c_old) / self.dt * vc * cam
-               + FARADAY * diffusivity(x) * ufl.inner(ufl.grad(c), ufl.grad(vc)) * cam
-               + self.interface_integral(lambda i: i * vc("+")))
-        F_s = (self.interface_integral(lambda i: i * vs("+"))
-               + j_coll * vs * ds(COLLECTOR))
+               + FARADAY * diffusivity(x) * ufl.inner(ufl.grad(c), ufl.grad(vc)) * cam)
+        F_s = j_coll * vs * ds(COLLECTOR)
         for phase, sigma in solid_conductivities.items():
             s = sigma(x) if phase == CAM else sigma
             F_s += s * ufl.inner(ufl.grad(phi_s), ufl.grad(vs)) * dx(phase)
@@ -145,9 +155,8 @@ class CellModel:
         # potentials relative to v_ref (for the predictor)
         self.referenced = [False, True] + [False] * len(self.electrolyte_unknowns) + [True]
         em = d.entity_maps
+        self.interface = NodalInterface(self)
         self.diagnostics = {
-            "interface_current_A": fem.form(self.interface_integral(lambda i: i),
-                                            entity_maps=em),
             "collector_current_A": fem.form(j_coll * ds(COLLECTOR), entity_maps=em),
             "lithium_mol": fem.form(c * cam, entity_maps=em),
         }
@@ -193,16 +202,29 @@ class CellModel:
             u.x.scatter_forward()
         self.v_ref.value = saved[-1]
 
-    def predict(self, previous: list, ratio: float) -> None:
-        """Start the next step from the linear extrapolation in time of the last two
-        accepted states (``previous`` from ``state()``, ``ratio`` = dt_new/dt_old).
+    def predict(self, history: list, times: list, t_new: float) -> None:
+        """Start the next step from the polynomial extrapolation in time through the
+        present state and the earlier accepted states ``history`` (from ``state()``);
+        ``times`` holds their times and, last, the present time (s); one earlier state:
+        linear, two: quadratic. Extrapolates to ``t_new`` (s).
 
         Where the extrapolation leaves an unknown's ``bounds``, it keeps its value."""
-        v_ref, v_prev = float(self.v_ref.value), previous[-1]
-        for u, old, ref in zip(self.unknowns, previous[:-1], self.referenced, strict=True):
+        v_ref = float(self.v_ref.value)
+        # Lagrange weights of the nodes (earlier states..., present) at t_new
+        ts = list(times)
+        w = []
+        for a, ta in enumerate(ts):
+            wa = 1.0
+            for b, tb in enumerate(ts):
+                if b != a:
+                    wa *= (t_new - tb) / (ta - tb)
+            w.append(wa)
+        for k, (u, ref) in enumerate(zip(self.unknowns, self.referenced, strict=True)):
             now = u.x.array
-            shift = (v_ref - v_prev) if ref else 0.0  # old in the present reference
-            pred = now + ratio * (now - (old - shift))
+            pred = w[-1] * now
+            for wa, old in zip(w[:-1], history, strict=True):
+                shift = (v_ref - old[-1]) if ref else 0.0  # old in the present reference
+                pred = pred + wa * (old[k] - shift)
             lo, hi = self.bounds(u)
             if lo is not None:
                 pred = np.where(pred < lo, now, pred)
@@ -226,6 +248,10 @@ class CellModel:
         return self.phi_s + self.v_ref
 
     def integral(self, name: str) -> float:
+        """A diagnostic integral summed over ranks: 'interface_current_A' (∫_Γ w i dS),
+        'collector_current_A', 'lithium_mol' (+ 'salt_mol' in the LIB)."""
+        if name == "interface_current_A":
+            return self.interface.total_current()
         val = fem.assemble_scalar(self.diagnostics[name])
         return self.doms.mesh.comm.allreduce(val, op=MPI.SUM)
 

@@ -54,10 +54,20 @@ class CellDomains:
     collector_area: float  # m² of CAM touching the collector
     anode_area: float  # m²
     cross_section: float  # m² (Ly Lz)
+    interface_entities: dict  # dS id -> interior-facet entities (cell+, facet+, cell−, facet−)
 
     @property
     def mesh(self):
         return self.vm.mesh
+
+    def entity_map(self, submesh):
+        """The entity map (parent ↔ ``submesh``) of one of the cell's submeshes."""
+        subs = [self.cam, self.electrolyte] + ([self.solid] if self.solid is not self.cam
+                                               else [])
+        for sub, emap in zip(subs, self.entity_maps, strict=True):
+            if sub is submesh:
+                return emap
+        raise KeyError("not a submesh of this cell")
 
 
 def _owned_and_ghost_cells(vm: VoxelMesh, phases) -> np.ndarray:
@@ -100,9 +110,9 @@ def cell_domains(vm: VoxelMesh) -> CellDomains:
     # P1 fields: degree-2 quadrature is exact for the mass terms; without a fixed degree
     # UFL would estimate huge degrees for the nested exp/tanh of the kinetics
     md = {"quadrature_degree": QUADRATURE_DEGREE}
-    dS = ufl.Measure("dS", domain=msh, metadata=md, subdomain_data=[
-        (IF_ELECTROLYTE, interface(tags.CAM_ELECTROLYTE)), (IF_CBD, interface(tags.CAM_CBD)),
-        (IF_SEPARATOR, interface(tags.CAM_SEPARATOR))])
+    if_ents = {IF_ELECTROLYTE: interface(tags.CAM_ELECTROLYTE),
+               IF_CBD: interface(tags.CAM_CBD), IF_SEPARATOR: interface(tags.CAM_SEPARATOR)}
+    dS = ufl.Measure("dS", domain=msh, metadata=md, subdomain_data=list(if_ents.items()))
 
     # collector: x = Lx facets of CAM cells; anode: x = 0 facets of electrolyte cells
     def exterior(face_tag, phases):
@@ -118,7 +128,7 @@ def cell_domains(vm: VoxelMesh) -> CellDomains:
     ly, lz = vm.lengths[1], vm.lengths[2]
     doms = CellDomains(vm, cam, ele, solid, maps, dx, dS, ds,
                        _area(msh, dS(INTERFACE)), _area(msh, ds(COLLECTOR)),
-                       _area(msh, ds(ANODE)), ly * lz)
+                       _area(msh, ds(ANODE)), ly * lz, if_ents)
     src = "cell"
     if doms.interface_area == 0:
         raise StructureError(f"{src}: the CAM has no contact with the electrolyte")

@@ -25,6 +25,7 @@ i0 = k_LE c_e^α c_s^α (c_max − c_s)^(1−α); Li anode i0,a (c_e/c_e0)^γ (�
 
 from __future__ import annotations
 
+import numpy as np
 import ufl
 
 from fem_assb._dolfinx import fem
@@ -48,6 +49,9 @@ class LiquidCellModel(CellModel):
 
     fields = ("c", "phi_s", "c_e", "phi_e", "V")
     splits = {"c": (0,), "phi_s": (1, 4), "c_e": (2,), "phi_e": (3,)}
+    # the interface current's arguments (c_s, Φ_s, Φ_e, c_e) and the signs of W i
+    interface_arguments = (0, 1, 3, 2)
+    interface_rows = {0: 1.0, 1: 1.0, 3: -1.0}
 
     def __init__(self, doms: CellDomains, params: Parameters, current_density: float):
         super().__init__(doms, params, current_density)
@@ -82,10 +86,11 @@ class LiquidCellModel(CellModel):
         ce = self.c_e(restriction) if restriction else self.c_e
         return ufl.max_value(ce, C_MIN)
 
-    def exchange_current(self):
+    def exchange_current(self, c_s, c_e=None):
         p = self.params
-        return exchange_current_density(p.cam.k_liquid, self._ce("-"), self.c("+"),
-                                        p.cam.c_max, p.cam.alpha)
+        ce = ufl.max_value(c_e, C_MIN) if isinstance(c_e, ufl.core.expr.Expr) \
+            else np.maximum(c_e, C_MIN)
+        return exchange_current_density(p.cam.k_liquid, ce, c_s, p.cam.c_max, p.cam.alpha)
 
     def anode_current(self):
         """Anodic current density at the Li metal anode (A/m²)."""
@@ -108,8 +113,7 @@ class LiquidCellModel(CellModel):
         ce = self._ce()
         t_minus = 1.0 - self.t_plus(ce)
         F_ce = 0
-        F_pe = (-self.interface_integral(lambda i: i * w("-"))
-                - self.anode_current() * w * d.ds(ANODE))
+        F_pe = -self.anode_current() * w * d.ds(ANODE)  # − w i on Γ: ``interface``
         for region, (eps, b) in self.regions.items():
             i_e = self.ionic_current(b)
             # anion balance × F (A): storage + flux N₋ = −b D ∇c_e − t₋ i_e/F

@@ -42,6 +42,9 @@ class SolidCellModel(CellModel):
     fields = ("c", "phi_s", "phi_e", "V")  # the blocks of the coupled system, in order
     # field-split groups (iterative solver): V is stiffly tied to Φ_s at the collector
     splits = {"c": (0,), "phi_s": (1, 3), "phi_e": (2,)}
+    # the interface current's arguments (c_s, Φ_s, Φ_e) and the signs of W i per residual
+    interface_arguments = (0, 1, 2)
+    interface_rows = {0: 1.0, 1: 1.0, 2: -1.0}
 
     def __init__(self, doms: CellDomains, params: Parameters, current_density: float):
         super().__init__(doms, params, current_density)
@@ -54,10 +57,10 @@ class SolidCellModel(CellModel):
     def interface_weights(self) -> dict:
         return {IF_ELECTROLYTE: 1.0, IF_CBD: 1.0, IF_SEPARATOR: 1.0}
 
-    def exchange_current(self):
+    def exchange_current(self, c_s, c_e=None):
         p = self.params
         return exchange_current_density(p.cam.k_solid, p.solid_electrolyte.li_concentration,
-                                        self.c("+"), p.cam.c_max, p.cam.alpha)
+                                        c_s, p.cam.c_max, p.cam.alpha)
 
     def anode_current(self):
         """Anodic current density at the Li metal anode (A/m²)."""
@@ -72,8 +75,8 @@ class SolidCellModel(CellModel):
         d, p = self.doms, self.params
         ve = ufl.TestFunction(self.Ve)
         sigma_e = p.solid_electrolyte.conductivity
-        F_e = (sigma_e * ufl.inner(ufl.grad(self.phi_e), ufl.grad(ve)) * d.dx(ELECTROLYTE_PHASES)
-               - self.interface_integral(lambda i: i * ve("-")))
+        # − w i on Γ: vertex by vertex (``interface``)
+        F_e = sigma_e * ufl.inner(ufl.grad(self.phi_e), ufl.grad(ve)) * d.dx(ELECTROLYTE_PHASES)
         self.bcs = []
         if p.anode.kinetics == "ideal":
             dofs = fem.locate_dofs_geometrical(self.Ve, lambda xx: np.isclose(xx[0], 0.0))

@@ -1,14 +1,16 @@
-"""Galvanostatic discharge: backward Euler with step control, cut-off detection, outputs.
+"""Galvanostatic discharge: backward Euler with error-controlled steps, cut-off, outputs.
 
 One SNES (Newton + backtracking line search; MUMPS LU or field-split GMRES) solves the
-coupled system of a step; the forms are compiled once. Each step starts from the linear
-extrapolation of the last two states, the Jacobian is rebuilt every second iteration.
-Steps grow after easy Newton solves and shrink after hard ones; a failed solve (or a
-voltage change above ``max_voltage_step``) is rejected and retried with half the step,
-and no non-converged step is ever accepted. The end point at the cut-off is
-interpolated linearly between the last two accepted steps (or extrapolated on the
-near-vertical end, see ``StepControl.steep_end``). Rows of the voltage curve are
-written to CSV as they are computed (rank 0).
+coupled system of a step; the forms are compiled once. Each step starts from the
+extrapolation of the last accepted states (quadratic where three exist); the distance of
+the solution from the linear extrapolation is the local error estimate that accepts or
+rejects the step and sizes the next one (``fem_assb.solver.control``). A failed solve
+(or a voltage change above ``max_voltage_step``) is retried with half the step; no
+non-converged step is ever accepted. The end point at the cut-off is interpolated
+linearly between the last two accepted steps (or extrapolated on the near-vertical end,
+see ``StepControl.steep_end``). Rows of the voltage curve are written to CSV as they are
+computed (rank 0); with checkpoints the state is saved every N steps / M minutes, and a
+killed run resumes from it (``resume=True``) with the result of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -22,37 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_assb._dolfinx import MPI, PETSc, dolfinx
+from fem_assb._dolfinx import MPI, PETSc
 from fem_assb.constants import FARADAY, MA_PER_CM2, MAH_PER_CM2
-from fem_assb.solver.options import DIRECT_DOF_LIMIT, unique_prefix
+from fem_assb.solver.control import StepControl, StepController
+from fem_assb.solver.options import discharge_snes_options, unique_prefix
+from fem_assb.solver.problem import CoupledProblem
+from fem_assb.solver.state import load_checkpoint, save_checkpoint
+
+__all__ = ["DischargeError", "DischargeResult", "StepControl", "run_discharge"]
 
 
 class DischargeError(ValueError):
     """Invalid discharge input (cut-off above rest voltage, non-positive current, ...)."""
-
-
-@dataclass
-class StepControl:
-    """Time-step control (s, V)."""
-
-    initial_fraction: float = 2e-3  # first dt as a fraction of the nominal discharge time
-    max_fraction: float = 0.02  # largest dt as a fraction of the nominal discharge time
-    min_dt: float = 1e-4  # s
-    grow: float = 1.5
-    max_voltage_step: float = 0.05  # V per accepted step
-    easy_newton: int = 5  # grow the step by ``grow`` after at most this many iterations
-    moderate_newton: int = 8  # ... by ``grow_moderate`` after at most this many
-    grow_moderate: float = 1.2
-    hard_newton: int = 12  # shrink the next step (x0.6) when Newton needed more than this
-    max_newton: int = 16  # reject the step (halve dt) when Newton has not converged by then
-    max_relative: float = 0.2  # dt <= max_relative * t: resolves the √t start-up transient
-    overfill: float = 0.01  # guard: stop when c_s exceeds (1 + overfill) c_max anywhere
-    predictor: bool = True  # start Newton from the linear extrapolation of the last steps
-    depletion: float = 0.01  # LIB: stop when min c_e < depletion × c_e0 (electrolyte empty)
-    # stop when the voltage, extrapolated linearly from the last two steps, reaches the
-    # cut-off within steep_end × t (the near-vertical end costs many tiny steps and adds
-    # < steep_end of the capacity); 0 resolves the end step by step
-    steep_end: float = 1e-3
 
 
 @dataclass
@@ -71,8 +54,8 @@ class DischargeResult:
     stop_reason: str
     steps: int
     rejected_steps: int
-    newton_iterations: int
-    linear_iterations: int
+    newton_iterations: int  # all Newton iterations, rejected steps included
+    linear_iterations: int  # all Krylov iterations (1 per Newton iteration with LU)
     wall_time_s: float
     max_charge_balance_error: float  # max |∫i dΓ + I A| / (I A) over the steps
     lithium_balance_error: float  # |Li gained − ∫I dt A/F| / (∫I dt A/F)
@@ -101,30 +84,6 @@ def _set_field_splits(problem, model, comm) -> None:
                                               comm=comm))
               for name, group in model.splits.items()]
     problem.solver.getKSP().getPC().setFieldSplitIS(*splits)
-
-
-def _snes_options(linear: str, split_names=()) -> dict:
-    # the Jacobian is rebuilt every second iteration (assembly + factorisation are ~80 %
-    # of a Newton iteration; the in-between chord step costs a residual and a solve):
-    # -37 % wall time on a 3D ASSB discharge, same capacity within the time error
-    opts = {"snes_type": "newtonls", "snes_linesearch_type": "bt", "snes_max_it": 100,
-            "snes_rtol": 1e-10, "snes_stol": 0.0, "snes_lag_jacobian": 2}
-    if linear == "iterative":
-        # GMRES + multiplicative field split, one GAMG V-cycle per field group (c_s,
-        # (Φ_s, V), Φ_e [, c_e]); the splits are set by index sets
-        opts.update({"ksp_type": "gmres", "ksp_rtol": 1e-6, "ksp_atol": 0.0,
-                     "ksp_max_it": 1000, "ksp_gmres_restart": 200,
-                     "pc_type": "fieldsplit", "pc_fieldsplit_type": "multiplicative",
-                     # an inexact Newton with a stale Jacobian needs too many iterations
-                     # on the first step from rest: rebuild it every iteration
-                     "snes_lag_jacobian": 1})
-        for name in split_names:
-            opts.update({f"fieldsplit_{name}_ksp_type": "preonly",
-                         f"fieldsplit_{name}_pc_type": "gamg"})
-    else:
-        opts.update({"ksp_type": "preonly", "pc_type": "lu",
-                     "pc_factor_mat_solver_type": "mumps"})
-    return opts
 
 
 def _convergence_test(scale: float, rtol: float = 1e-10, atol: float = 1e-12,
@@ -160,24 +119,74 @@ def _convergence_test(scale: float, rtol: float = 1e-10, atol: float = 1e-12,
     return test
 
 
+def _identity(model, theoretical_capacity: float, cutoff: float) -> dict:
+    """What a checkpoint must match to be resumed by this run."""
+    sizes = [u.function_space.dofmap.index_map.size_global for u in model.unknowns]
+    return {"unknowns": sizes, "current_A_m2": float(model.current_density),
+            "cutoff_V": float(cutoff), "theoretical_capacity_C_m2": float(theoretical_capacity),
+            "model": type(model).__name__}
+
+
+class _CurveWriter:
+    """voltage.csv, row by row (rank 0); on resume the rows after the checkpoint are
+    dropped and the file is appended to."""
+
+    HEADER = ["time_s", "capacity_mAh_cm2", "voltage_V", "newton_iterations"]
+
+    def __init__(self, out: Path | None, rank0: bool, resume_rows: int | None):
+        self.fh = self.writer = None
+        if out is None or not rank0:
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "voltage.csv"
+        if resume_rows is not None and path.is_file():
+            # the header, the rest row and one row per step up to the checkpoint
+            lines = path.read_text().splitlines(keepends=True)[: resume_rows + 2]
+            path.write_text("".join(lines))
+            self.fh = open(path, "a", newline="")  # noqa: SIM115
+            self.writer = csv.writer(self.fh)
+        else:
+            self.fh = open(path, "w", newline="")  # noqa: SIM115
+            self.writer = csv.writer(self.fh)
+            self.writer.writerow(self.HEADER)
+
+    def row(self, *values) -> None:
+        if self.writer is not None:
+            self.writer.writerow(values)
+            self.fh.flush()
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
 def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_area: float,
                   output: str | Path | None = None, control: StepControl | None = None,
                   linear: str = "auto", progress: bool = True,
                   max_steps: int = 2000, fields_every: int | None = None,
-                  max_time: float | None = None) -> DischargeResult:
+                  max_time: float | None = None, solver=None,
+                  checkpoint_every: int | None = None, checkpoint_minutes: float | None = None,
+                  resume: bool = False) -> DischargeResult:
     """Discharge ``model`` at its current density down to ``cutoff`` (V).
 
     Args:
-        model: a physics model (``SolidCellModel``) at its initial state.
+        model: a physics model (``SolidCellModel``, ``LiquidCellModel``) at rest.
         theoretical_capacity: C/m², sets the nominal discharge time and step sizes.
         cutoff: lower cut-off voltage (V).
         mass_per_area: kg/m² of the energy-density mass basis.
         output: directory for ``voltage.csv`` (written as it goes) and ``summary.json``.
+        linear: 'direct', 'iterative' or 'auto' (by ``solver.direct_dof_limit``).
         fields_every: write 3D fields (``output/fields/*.bp``) every N steps and at the
             end; 0 writes the end state only; None writes none.
         max_time: stop after this time (s), the last step shortened to end on it.
+        solver: solver settings (``Parameters.solver``; default: the model's).
+        checkpoint_every, checkpoint_minutes: save the state to ``output/checkpoint``
+            every N accepted steps and/or M minutes of wall time (needs ``output``).
+        resume: continue from ``output/checkpoint`` (same structure, current, cut-off,
+            rank count; a clear ``CheckpointError`` otherwise).
     """
-    ctl = control or StepControl()
+    ctl_settings = control or StepControl()
+    settings = solver if solver is not None else model.params.solver
     comm = model.doms.mesh.comm
     rank0 = comm.rank == 0
     current = float(model.current_density)  # A/m²
@@ -189,34 +198,53 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         raise DischargeError(f"cut-off voltage {cutoff} V is not below the rest voltage "
                              f"{u_rest:.4f} V")
     t_nominal = theoretical_capacity / current
-    dt = ctl.initial_fraction * t_nominal
-    dt_max = ctl.max_fraction * t_nominal
+    ctl = StepController(ctl_settings, t_nominal)
 
-    if linear == "auto":  # MUMPS below DIRECT_DOF_LIMIT unknowns, field-split GMRES above
+    linear = settings.linear if linear == "auto" else linear
+    if linear == "auto":  # MUMPS up to direct_dof_limit unknowns, field-split GMRES above
         ndofs = sum(u.function_space.dofmap.index_map.size_global for u in model.unknowns)
-        linear = "direct" if ndofs <= DIRECT_DOF_LIMIT else "iterative"
+        linear = "direct" if ndofs <= settings.direct_dof_limit else "iterative"
     if linear not in ("direct", "iterative"):
         raise DischargeError(f"linear solver must be auto, direct or iterative, got '{linear}'")
+    out = Path(output) if output is not None else None
+    ck_dir = out / "checkpoint" if out is not None else None
+    if (checkpoint_every or checkpoint_minutes or resume) and out is None:
+        raise DischargeError("checkpoints need an output directory (-o DIR)")
+    identity = _identity(model, theoretical_capacity, cutoff)
+    resumed = None
+    if resume:
+        resumed = load_checkpoint(ck_dir, comm, identity, len(model.unknowns))
+
     prefix = unique_prefix("discharge")
-    problem = dolfinx.fem.petsc.NonlinearProblem(
-        model.residuals, model.unknowns, bcs=model.bcs, entity_maps=model.doms.entity_maps,
-        petsc_options_prefix=prefix, kind="mpi",
-        petsc_options=_snes_options(linear, tuple(model.splits)))
+    problem = CoupledProblem(model, prefix, discharge_snes_options(
+        linear, tuple(model.splits), settings.ksp_rtol, dict(settings.petsc_options)))
     snes = problem.solver
-    converged = _convergence_test(current * area, max_it=ctl.max_newton)
+    converged = _convergence_test(current * area, rtol=settings.newton_rtol,
+                                  atol=settings.newton_atol, max_it=ctl_settings.max_newton)
     snes.setConvergenceTest(converged)
     if linear == "iterative":
         _set_field_splits(problem, model, comm)
 
-    out = Path(output) if output is not None else None
-    writer = fh = None
-    if out is not None and rank0:
-        out.mkdir(parents=True, exist_ok=True)
-        fh = open(out / "voltage.csv", "w", newline="")  # noqa: SIM115
-        writer = csv.writer(fh)
-        writer.writerow(["time_s", "capacity_mAh_cm2", "voltage_V", "newton_iterations"])
-        writer.writerow([0.0, 0.0, u_rest, 0])
-        fh.flush()
+    # the run's state: curve, counters, conservation diagnostics
+    li0 = model.integral("lithium_mol")
+    liquid = "salt_mol" in model.diagnostics
+    salt0 = model.integral("salt_mol") if liquid else None
+    c_e0 = model.params.liquid_electrolyte.initial_concentration
+    run = {"times": [0.0], "volts": [u_rest], "newton_per_step": [0], "t": 0.0, "steps": 0,
+           "rejected": 0, "newton": 0, "linear": 0, "max_charge_err": 0.0, "salt_err": 0.0,
+           "min_ce": c_e0 if liquid else None, "li0": li0, "salt0": salt0,
+           "wall_before": 0.0}
+    history, hist_times = [], []  # up to two earlier accepted states (the predictor's)
+    if resumed is not None:
+        doc, arrays, history = resumed
+        model.restore(arrays)
+        run.update(doc["run"])
+        hist_times = list(doc["history_times"])
+        ctl.restore(doc["controller"])
+
+    writer = _CurveWriter(out, rank0, run["steps"] if resumed is not None else None)
+    if resumed is None:
+        writer.row(0.0, 0.0, u_rest, 0)
     bar = None
     if progress and rank0:
         from tqdm import tqdm
@@ -224,122 +252,141 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         bar = tqdm(total=round(theoretical_capacity / MAH_PER_CM2, 3), unit="mAh/cm²",
                    disable=None, mininterval=0.5,  # off when stderr is not a terminal
                    bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} mAh/cm² [{elapsed}] {postfix}")
-
     fields = None
     if fields_every is not None and out is not None:
         from fem_assb.viz.fields import FieldWriter
 
         fields = FieldWriter(model, out / "fields")
-        fields.write(0.0)
+        fields.write(run["t"])
+
+    def checkpoint() -> None:
+        scalars = {"run": run, "controller": ctl.state(), "history_times": hist_times}
+        save_checkpoint(ck_dir, comm, identity, scalars, model.state(), history)
+
     t_wall = time.perf_counter()
-    times, volts = [0.0], [u_rest]
-    t = 0.0
-    li0 = model.integral("lithium_mol")
-    liquid = "salt_mol" in model.diagnostics
-    salt0 = model.integral("salt_mol") if liquid else None
-    salt_err = 0.0
-    c_e0 = model.params.liquid_electrolyte.initial_concentration
-    min_ce = c_e0 if liquid else None
-    steps = rejected = newton = linear_its = 0
-    max_charge_err = 0.0
-    reason = "max_steps"
+    last_ck = t_wall
     c_max = model.params.cam.c_max
-    previous, dt_prev = None, None  # last accepted state (for the predictor)
-    while steps < max_steps:
-        if max_time is not None:
-            dt = min(dt, max_time - t)
+    reason = "max_steps"
+    while run["steps"] < max_steps:
+        t = run["t"]
+        dt = ctl.dt if max_time is None else min(ctl.dt, max_time - t)
+        ctl.dt = dt
         model.recenter()
         saved = model.state()
         model.begin_step(dt)
-        if previous is not None and ctl.predictor:
-            model.predict(previous, dt / dt_prev)
+        predicted = None
+        if history and ctl_settings.predictor:
+            # the error estimate: distance from the linear extrapolation (BE's local
+            # error); Newton starts from the quadratic one where there is history
+            ratio = dt / (t - hist_times[-1])
+            c_now = model.c.x.array.copy()
+            predicted = (run["volts"][-1] + ratio * (run["volts"][-1] - run["volts"][-2]),
+                         c_now + ratio * (c_now - history[-1][0]))
+            model.predict(history, [*hist_times, t], t + dt)
         # the first step starts from rest (no predictor): allow Newton more iterations
-        converged.max_it = ctl.max_newton if steps else 2 * ctl.max_newton
+        converged.max_it = ctl_settings.max_newton if run["steps"] else \
+            2 * ctl_settings.max_newton
         problem.solve()
         its = snes.getIterationNumber()
+        # the work done, rejected steps included
+        run["newton"] += its
+        run["linear"] += snes.getLinearSolveIterations()
         ok = snes.getConvergedReason() > 0
         v_new = model.cell_voltage() if ok else float("nan")
         ok = ok and np.isfinite(v_new)
         # the first step's ohmic/kinetic drop is instantaneous: never reject it for size
-        big_jump = (ok and steps > 0 and abs(v_new - volts[-1]) > ctl.max_voltage_step
-                    and dt > 4 * ctl.min_dt)
+        big_jump = (ok and run["steps"] > 0
+                    and abs(v_new - run["volts"][-1]) > ctl_settings.max_voltage_step
+                    and dt > 4 * ctl_settings.min_dt)
         if not ok or big_jump:
             model.restore(saved)
-            rejected += 1
-            dt *= 0.5
-            if dt < ctl.min_dt:
+            run["rejected"] += 1
+            if not ctl.failed():
                 reason = "solver_failed"
                 break
             continue
-        steps += 1
-        previous, dt_prev = saved, dt
-        newton += its
-        linear_its += snes.getLinearSolveIterations()
-        t += dt
-        times.append(t)
-        volts.append(v_new)
+        err = None
+        if predicted is not None:
+            dc = model.c.x.array - predicted[1]
+            dc_max = comm.allreduce(float(np.abs(dc).max()) if dc.size else 0.0, op=MPI.MAX)
+            err = ctl.error(v_new - predicted[0], dc_max / c_max)
+        if not ctl.judge(t, its, err):
+            model.restore(saved)
+            run["rejected"] += 1
+            continue
+        run["steps"] += 1
+        # the first step holds the instantaneous ohmic/kinetic drop of switching on: no
+        # smooth history to extrapolate from yet
+        if run["steps"] > 1:
+            history, hist_times = [*history, saved][-2:], [*hist_times, t][-2:]
+        t = run["t"] = t + dt
+        run["times"].append(t)
+        run["volts"].append(v_new)
+        run["newton_per_step"].append(its)
         i_if = model.integral("interface_current_A")
-        max_charge_err = max(max_charge_err, abs(i_if + current * area) / (current * area))
+        run["max_charge_err"] = max(run["max_charge_err"],
+                                    abs(i_if + current * area) / (current * area))
         q = current * t / MAH_PER_CM2
-        if writer is not None:
-            writer.writerow([t, q, v_new, its])
-            fh.flush()
+        writer.row(t, q, v_new, its)
         if bar is not None:
             bar.n = round(q, 3)
             bar.set_postfix_str(f"t={t:.0f} s, V={v_new:.3f}")
             bar.refresh()
-        if fields is not None and fields_every and steps % fields_every == 0:
+        if fields is not None and fields_every and run["steps"] % fields_every == 0:
             fields.write(t)
         if liquid:
-            salt_err = max(salt_err, abs(model.integral("salt_mol") - salt0) / salt0)
-            min_ce = min(min_ce, model.minimum(model.c_e))
+            run["salt_err"] = max(run["salt_err"],
+                                  abs(model.integral("salt_mol") - salt0) / salt0)
+            run["min_ce"] = min(run["min_ce"], model.minimum(model.c_e))
+        times, volts = run["times"], run["volts"]
         if v_new <= cutoff:
             reason = "cutoff"
             break
-        if ctl.steep_end > 0 and len(times) >= 3 and volts[-1] < volts[-2]:
+        if ctl_settings.steep_end > 0 and len(times) >= 3 and volts[-1] < volts[-2]:
             slope = (volts[-2] - volts[-1]) / (times[-1] - times[-2])  # V/s
             t_cut = t + (v_new - cutoff) / slope
-            if t_cut - t < ctl.steep_end * t:
+            if t_cut - t < ctl_settings.steep_end * t:
                 times.append(t_cut)
                 volts.append(cutoff)
                 reason = "cutoff"
                 break
-        if liquid and min_ce < ctl.depletion * c_e0:
+        if liquid and run["min_ce"] < ctl_settings.depletion * c_e0:
             reason = "electrolyte_depleted"
             if rank0:
-                warnings.warn(f"the electrolyte is depleted: min c_e = {min_ce:.3g} mol/m³ "
-                              f"at {q:.4g} mAh/cm² (stopped)", stacklevel=2)
+                warnings.warn(f"the electrolyte is depleted: min c_e = {run['min_ce']:.3g} "
+                              f"mol/m³ at {q:.4g} mAh/cm² (stopped)", stacklevel=2)
             break
         if max_time is not None and t >= max_time * (1 - 1e-12):
             reason = "max_time"
             break
-        c_loc = model.c.x.array
-        c_top = comm.allreduce(c_loc.max() if c_loc.size else 0.0, op=MPI.MAX)
         # one saturated particle surface is no stop (the current moves elsewhere). Nodal
         # c_s settles where U(c_s) meets the local potential, a few 1e-3 above c_max with
         # the regularised kinetics; beyond 1 % the model has left its range: stop.
-        if c_top >= (1.0 + ctl.overfill) * c_max:
+        if model.maximum(model.c) >= (1.0 + ctl_settings.overfill) * c_max:
             reason = "cam_saturated"
             break
-        if its > ctl.hard_newton:
-            dt *= 0.6
-        elif its <= ctl.moderate_newton:
-            g = ctl.grow if its <= ctl.easy_newton else ctl.grow_moderate
-            dt = min(dt * g, dt_max, max(ctl.max_relative * t, dt))
-    wall = time.perf_counter() - t_wall
+        now = time.perf_counter()
+        due = ((checkpoint_every and run["steps"] % checkpoint_every == 0)
+               or (checkpoint_minutes and now - last_ck >= 60.0 * checkpoint_minutes))
+        if comm.allreduce(bool(due), op=MPI.LOR):
+            run["wall_before"] += now - t_wall
+            t_wall = now
+            checkpoint()
+            last_ck = time.perf_counter()
+    wall = run["wall_before"] + time.perf_counter() - t_wall
     if fields is not None:
-        fields.write(t)
+        fields.write(run["t"])
         fields.close()
     if bar is not None:
         bar.close()
-    if fh is not None:
-        fh.close()
+    writer.close()
 
-    li_gain = model.integral("lithium_mol") - li0
+    t = run["t"]
+    li_gain = model.integral("lithium_mol") - run["li0"]
     li_expected = current * t * area / FARADAY
     li_err = abs(li_gain - li_expected) / li_expected if li_expected > 0 else 0.0
-    times_a, volts_a = np.array(times), np.array(volts)
-    if reason == "cutoff" and len(times) >= 2:  # interpolate the end point
+    times_a, volts_a = np.array(run["times"]), np.array(run["volts"])
+    if reason == "cutoff" and len(times_a) >= 2:  # interpolate the end point
         t0, t1, v0, v1 = times_a[-2], times_a[-1], volts_a[-2], volts_a[-1]
         t_end = t0 + (t1 - t0) * (v0 - cutoff) / (v0 - v1) if v0 != v1 else t1
         times_a[-1], volts_a[-1] = t_end, cutoff
@@ -354,15 +401,17 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         energy_mWh_cm2=energy, energy_density_Wh_kg=energy / mass_g_cm2,
         mean_voltage_V=energy / capacity if capacity > 0 else float("nan"),
         end_voltage_V=float(volts_a[-1]), rest_voltage_V=u_rest,
-        current_density_mA_cm2=current / MA_PER_CM2, stop_reason=reason, steps=steps,
-        rejected_steps=rejected, newton_iterations=newton, linear_iterations=linear_its,
-        wall_time_s=wall,
-        max_charge_balance_error=max_charge_err, lithium_balance_error=li_err,
-        salt_balance_error=salt_err if liquid else None,
-        min_electrolyte_concentration_mol_m3=min_ce,
+        current_density_mA_cm2=current / MA_PER_CM2, stop_reason=reason,
+        steps=run["steps"], rejected_steps=run["rejected"],
+        newton_iterations=run["newton"], linear_iterations=run["linear"],
+        wall_time_s=wall, max_charge_balance_error=run["max_charge_err"],
+        lithium_balance_error=li_err,
+        salt_balance_error=run["salt_err"] if liquid else None,
+        min_electrolyte_concentration_mol_m3=run["min_ce"],
         curve={"time_s": times_a.tolist(), "capacity_mAh_cm2": q_curve.tolist(),
-               "voltage_V": volts_a.tolist()})
-    snes.destroy()
+               "voltage_V": volts_a.tolist(), "newton_iterations": run["newton_per_step"],
+               "step_errors": [h[3] for h in ctl.history]})
+    problem.destroy()
     if out is not None and rank0:
         (out / "summary.json").write_text(json.dumps(res.summary(), indent=2))
     return res

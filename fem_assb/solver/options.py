@@ -1,4 +1,10 @@
-"""PETSc option sets: a direct solver (MUMPS) for small systems, Krylov + GAMG above."""
+"""PETSc option sets: a direct solver (MUMPS) for small systems, Krylov + GAMG above.
+
+Solver settings are data: the ``[solver]`` table of a parameter file
+(``fem_assb.materials.parameters.Solver``: linear method, size threshold, Krylov and
+Newton tolerances, free PETSc options) and ``--petsc-option KEY=VALUE`` on the command
+line, both applied over the defaults built here.
+"""
 
 from __future__ import annotations
 
@@ -40,3 +46,53 @@ def linear_solver_options(method: str = "auto", num_dofs: int = 0, symmetric: bo
             "ksp_rtol": rtol, "ksp_atol": 0.0, "ksp_max_it": 2000,
             "mg_levels_ksp_type": "chebyshev", "mg_levels_pc_type": "jacobi",
             "pc_gamg_threshold": 0.02, "ksp_error_if_not_converged": True}
+
+
+def discharge_snes_options(linear: str, split_names=(), ksp_rtol: float = 1e-6,
+                           extra: dict | None = None) -> dict:
+    """PETSc options of the discharge's Newton solver (SNES prefix).
+
+    direct: MUMPS LU. iterative: GMRES, right-preconditioned (its tolerance is on the true
+    residual), with a multiplicative field split over the model's groups: c_s by SOR
+    (a mass matrix plus a little diffusion), every potential group (Φ_s with V; Φ_e; the
+    LIB's c_e) by one GAMG V-cycle (threshold 0.02, interpolation reused between Newton
+    iterations). 14–25 Krylov iterations per Newton step, flat in the size. ``extra``
+    (user options) is applied last.
+    """
+    opts = {"snes_type": "newtonls", "snes_linesearch_type": "bt", "snes_max_it": 100,
+            "snes_rtol": 1e-10, "snes_stol": 0.0, "snes_lag_jacobian": 1}
+    if linear == "iterative":
+        opts.update({"ksp_type": "gmres", "ksp_pc_side": "right", "ksp_rtol": ksp_rtol,
+                     "ksp_atol": 0.0, "ksp_max_it": 300, "ksp_gmres_restart": 20,
+                     "pc_type": "fieldsplit", "pc_fieldsplit_type": "multiplicative"})
+        for name in split_names:
+            pre = f"fieldsplit_{name}_"
+            opts[pre + "ksp_type"] = "preonly"
+            if name == "c":
+                opts[pre + "pc_type"] = "sor"
+            elif name == "V":  # the global voltage: one unknown
+                opts[pre + "pc_type"] = "jacobi"
+            else:
+                opts.update({pre + "pc_type": "gamg", pre + "pc_gamg_threshold": 0.02,
+                             pre + "pc_gamg_reuse_interpolation": True,
+                             pre + "mg_levels_ksp_type": "chebyshev",
+                             pre + "mg_levels_pc_type": "jacobi"})
+    elif linear == "direct":
+        opts.update({"ksp_type": "preonly", "pc_type": "lu",
+                     "pc_factor_mat_solver_type": "mumps"})
+    else:
+        raise ValueError(f"linear solver must be auto, direct or iterative, got '{linear}'")
+    opts.update(extra or {})
+    return opts
+
+
+def parse_petsc_options(items) -> dict:
+    """{'KEY': 'VALUE'} from 'KEY=VALUE' strings (a leading '-' is dropped)."""
+    out = {}
+    for item in items or ():
+        key, sep, value = str(item).partition("=")
+        key = key.strip().lstrip("-")
+        if not sep or not key:
+            raise ValueError(f"PETSc option '{item}' is not KEY=VALUE")
+        out[key] = value.strip()
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from fem_assb.materials.mass import areal_mass
 from fem_assb.mesh import build_mesh
 from fem_assb.physics import CellModel, LiquidCellModel, SolidCellModel, cell_domains
 from fem_assb.solver.discharge import DischargeError, DischargeResult, StepControl, run_discharge
+from fem_assb.solver.resources import check_memory
 from fem_assb.structure import assemble_cell
 from fem_assb.structure.voxels import VoxelStructure
 
@@ -24,7 +26,9 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
               refine: int = 1, output: str | Path | None = None, comm=MPI.COMM_WORLD,
               control: StepControl | None = None, progress: bool = True,
               linear: str = "auto", fields_every: int | None = None,
-              max_time_s: float | None = None, render: bool = False) -> DischargeResult:
+              max_time_s: float | None = None, render: bool = False,
+              checkpoint_every: int | None = None, checkpoint_minutes: float | None = None,
+              resume: bool = False, max_steps: int = 2000) -> DischargeResult:
     """Galvanostatic discharge of a cathode structure in a virtual cell.
 
     Args:
@@ -38,11 +42,15 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
         refine: subdivide each voxel into refine³ voxels.
         output: directory for voltage.csv, summary.json and profiles.
         linear: 'direct' (MUMPS), 'iterative' (GMRES + field split, GAMG per field) or
-            'auto' (direct up to ``DIRECT_DOF_LIMIT`` unknowns).
+            'auto' (the parameter set's ``[solver] linear``: by default direct up to
+            ``direct_dof_limit`` unknowns).
         fields_every: 3D fields every N steps (0: end state only; None: none).
         max_time_s: stop after this time (s) even above the cut-off.
         render: draw the end state (lithiation, Φ_e, |i_e|) to ``output/fields.png``
             (serial runs; under MPI use the VTX fields).
+        checkpoint_every, checkpoint_minutes: save the state to ``output/checkpoint``
+            every N steps / M minutes; ``resume`` continues from it.
+        max_steps: stop after this many accepted steps (``stop_reason = 'max_steps'``).
     """
     p = params or default_parameters()
     if electrolyte not in ("solid", "liquid"):
@@ -57,6 +65,9 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
     sep = p.separator.thickness_um if separator_um is None else float(separator_um)
     cell = assemble_cell(cathode, sep, electrolyte)
     q_theo = cathode.theoretical_capacity(p)
+    need = check_memory(int(np.count_nonzero(cell.labels)) * refine**3, electrolyte, comm)
+    if progress and comm.rank == 0:
+        print(f"fem-assb: {need.describe()}", file=sys.stderr, flush=True)
     vm = build_mesh(cell, comm=comm, refine=refine)
     doms = cell_domains(vm)
     Model = SolidCellModel if electrolyte == "solid" else LiquidCellModel
@@ -64,7 +75,9 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
     mass = areal_mass(cell, p, electrolyte, q_theo)
     res = run_discharge(model, q_theo, cutoff, mass, output=output, control=control,
                         progress=progress, linear=linear, fields_every=fields_every,
-                        max_time=max_time_s)
+                        max_time=max_time_s, checkpoint_every=checkpoint_every,
+                        checkpoint_minutes=checkpoint_minutes, resume=resume,
+                        max_steps=max_steps)
     res.curve["utilisation_x_um"], res.curve["utilisation"] = utilisation_profile(model, cell)
     profiles = {"x_um": res.curve["utilisation_x_um"],
                 "cam_utilisation": res.curve["utilisation"]}

@@ -1,0 +1,141 @@
+"""The Jacobian matrix of a cell model with the sparsity its terms really have.
+
+The interface terms are assembled vertex by vertex (``fem_assb.physics.interface``):
+they couple only the unknowns that sit on the same mesh vertex. (As interior-facet
+integrals between two submeshes, DOLFINx 0.11 gave them every 4×4 pair of both cells
+plus stale columns of earlier facets and a hub row/column at dof 0: 57 % of the stored
+entries were explicit zeros, and the pattern build was the memory peak of a run.)
+The pattern here is
+
+    bulk:       the cell and boundary integrals of each Jacobian block (DOLFINx's own
+                pattern of each compiled block),
+    interface:  one entry per interface vertex and pair of interface unknowns,
+
+and the matrix is created in DOLFINx's 'mpi' block layout (rank r owns block 0's rows,
+then block 1's, ...). A non-zero outside the pattern is an error, never a silent
+reallocation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fem_assb._dolfinx import MPI, PETSc, dolfinx, fem
+
+
+def _local_to_global(spaces, comm) -> np.ndarray:
+    """Global index of every local dof (owned then ghost, block after block) in DOLFINx's
+    'mpi' block layout."""
+    maps = [(V.dofmap.index_map, V.dofmap.index_map_bs) for V in spaces]
+    sizes = np.array([m.size_local * bs for m, bs in maps], dtype=np.int64)
+    starts = np.array([m.local_range[0] * bs for m, bs in maps], dtype=np.int64)
+    rank_offset = int(starts.sum())
+    local_offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    table = comm.allgather((rank_offset, local_offset, starts))
+    out = []
+    for f, (m, bs) in enumerate(maps):
+        out.append(rank_offset + local_offset[f] + np.arange(sizes[f], dtype=np.int64))
+        ghosts = np.asarray(m.ghosts, dtype=np.int64)
+        owners = np.asarray(m.owners, dtype=np.int64)
+        if ghosts.size:
+            g_start = np.array([table[o][2][f] for o in range(comm.size)])[owners]
+            g_rank = np.array([table[o][0] + table[o][1][f] for o in range(comm.size)])[owners]
+            g = np.empty(ghosts.size * bs, dtype=np.int64)
+            for k in range(bs):
+                g[k::bs] = g_rank + (ghosts * bs + k - g_start)
+            out.append(g)
+    return np.concatenate(out).astype(PETSc.IntType)
+
+
+def _block_global(cols: np.ndarray, imap, bs: int) -> np.ndarray:
+    """Global indices (in the block's own numbering) of local (owned/ghost) columns."""
+    cols = np.asarray(cols, dtype=np.int64)
+    n_own = imap.size_local * bs
+    out = np.empty(cols.size, dtype=np.int64)
+    own = cols < n_own
+    out[own] = cols[own] + imap.local_range[0] * bs
+    g = cols[~own] - n_own
+    ghosts = np.asarray(imap.ghosts, dtype=np.int64)
+    out[~own] = ghosts[g // bs] * bs + g % bs
+    return out
+
+
+def jacobian_matrix(J: list, spaces: list, interface, comm,
+                    prefix: str | None = None) -> PETSc.Mat:
+    """A PETSc AIJ matrix for the compiled Jacobian blocks ``J`` (DOLFINx 'mpi' layout)
+    plus the interface couplings of ``interface`` (``NodalInterface``) vertex by vertex."""
+    patterns = []
+    for i, Ji in enumerate(J):
+        row = []
+        for j, a in enumerate(Ji):
+            if a is not None:
+                sp = fem.create_sparsity_pattern(a)
+            else:
+                sp = dolfinx.cpp.la.SparsityPattern(
+                    comm, [spaces[i].dofmap.index_map, spaces[j].dofmap.index_map],
+                    [spaces[i].dofmap.index_map_bs, spaces[j].dofmap.index_map_bs])
+            pairs = interface.pattern_pairs(i, j) if interface is not None else None
+            if pairs is not None:
+                ins = sp.insert
+                for r, c in pairs.tolist():
+                    ins(r, c)
+            row.append(sp)
+        patterns.append(row)
+    # each block's pattern -> (owned rows, global columns of the block) -> columns of
+    # the stacked 'mpi' layout (rank r owns block 0's rows, then block 1's, ...)
+    ranges = [np.asarray(V.dofmap.index_map.local_range, dtype=np.int64)
+              * V.dofmap.index_map_bs for V in spaces]
+    all_ranges = comm.allgather([r[0] for r in ranges])  # [rank][block] first owned dof
+    sizes = np.array([r[1] - r[0] for r in ranges], dtype=np.int64)
+    all_sizes = np.array(comm.allgather(sizes))  # [rank, block]
+    starts = np.array(all_ranges)  # [rank, block]
+    rank_offset = np.concatenate([[0], np.cumsum(all_sizes.sum(axis=1))[:-1]])
+    block_offset = np.cumsum(all_sizes, axis=1) - all_sizes  # [rank, block]
+    row_lists = []
+    for i, row in enumerate(patterns):
+        n_i = int(sizes[i])
+        counts_i = np.zeros(n_i, dtype=np.int64)
+        parts = []
+        for j, sp in enumerate(row):
+            sp.finalize()
+            if not sp.num_nonzeros:
+                continue
+            cols, offsets = sp.graph
+            offsets = np.asarray(offsets[: n_i + 1], dtype=np.int64)
+            cols = np.asarray(cols[: offsets[-1]])
+            gcols = _block_global(cols, sp.index_map(1), spaces[j].dofmap.index_map_bs)
+            owner = np.searchsorted(starts[:, j], gcols, side="right") - 1
+            stacked = rank_offset[owner] + block_offset[owner, j] + (gcols - starts[owner, j])
+            parts.append((np.diff(offsets), stacked))
+        for cnt, _ in parts:
+            counts_i += cnt
+        # interleave the blocks' columns row by row
+        indptr_i = np.concatenate([[0], np.cumsum(counts_i)])
+        merged = np.empty(indptr_i[-1], dtype=np.int64)
+        fill = indptr_i[:-1].copy()
+        for cnt, stacked in parts:
+            pos = np.repeat(fill - np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt) \
+                + np.arange(cnt.sum())
+            merged[pos] = stacked
+            fill += cnt
+        row_lists.append((counts_i, merged))
+    del patterns
+    counts = np.concatenate([c for c, _ in row_lists])
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(PETSc.IntType)
+    indices = np.concatenate([m for _, m in row_lists]).astype(PETSc.IntType)
+    del row_lists
+    # sort columns within each row (PETSc wants them sorted)
+    row_of = np.repeat(np.arange(counts.size), counts)
+    order = np.lexsort((indices, row_of))
+    indices = indices[order]
+    del order, row_of
+    n_local = int(sizes.sum())
+    A = PETSc.Mat().createAIJ(((n_local, None), (n_local, None)), comm=comm)
+    A.setPreallocationCSR((indptr, indices))
+    A.assemble()
+    l2g = PETSc.LGMap().create(_local_to_global(spaces, comm), comm=MPI.COMM_SELF)
+    A.setLGMap(l2g, l2g)
+    A.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, True)
+    if prefix:
+        A.setOptionsPrefix(prefix)
+    return A

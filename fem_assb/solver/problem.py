@@ -1,0 +1,107 @@
+"""The coupled nonlinear problem of a cell model: forms, Jacobian matrix, PETSc SNES.
+
+The same as ``dolfinx.fem.petsc.NonlinearProblem(kind="mpi")`` (DOLFINx's residual and
+Jacobian assemblers are the SNES callbacks), except that the interface terms are added
+vertex by vertex (``model.interface``) and the Jacobian matrix has the pattern of the
+terms (``fem_assb.solver.jacobian``).
+"""
+
+from __future__ import annotations
+
+import dolfinx.cpp as _cpp
+from dolfinx.fem import pack_coefficients, pack_constants
+from dolfinx.fem.forms import derivative_block
+from dolfinx.fem.forms import extract_function_spaces as _spaces
+
+from fem_assb._dolfinx import PETSc, dolfinx, fem
+from fem_assb.solver.jacobian import jacobian_matrix
+
+_petsc = dolfinx.fem.petsc
+_ghost_update = dolfinx.la.petsc._ghost_update
+
+
+class CoupledProblem:
+    """Residual blocks, Jacobian blocks, matrix, vectors and SNES of a cell model.
+
+    Attributes mirror ``NonlinearProblem``: ``F``, ``J`` (compiled forms), ``A``, ``b``,
+    ``x`` (PETSc), ``solver`` (the SNES), ``u`` (the model's unknowns).
+    """
+
+    def __init__(self, model, prefix: str, petsc_options: dict | None = None):
+        em = model.doms.entity_maps
+        self.u = model.unknowns
+        self.bcs = list(model.bcs)
+        self.F = fem.form(model.residuals, entity_maps=em)
+        self.J = fem.form(derivative_block(model.residuals, model.unknowns), entity_maps=em)
+        spaces = [u.function_space for u in self.u]
+        self.interface = model.interface
+        self.A = jacobian_matrix(self.J, spaces, self.interface, model.doms.mesh.comm,
+                                 f"{prefix}A_")
+        self.b = _petsc.create_vector(_spaces(self.F), kind="mpi")
+        self.x = _petsc.create_vector(_spaces(self.F), kind="mpi")
+        self._blocks = self.b.getAttr("_blocks")
+        snes = self.solver = PETSc.SNES().create(self.A.comm)
+        self._is = _cpp.la.petsc.create_index_sets(
+            [(V.dofmaps[0].index_map, V.dofmaps[0].index_map_bs) for V in spaces])
+        snes.setJacobian(self._jacobian, self.A, None)
+        snes.setFunction(self._residual, self.b)
+        snes.setOptionsPrefix(prefix)
+        if petsc_options:
+            opts = PETSc.Options()
+            opts.prefixPush(prefix)
+            for k, v in petsc_options.items():
+                opts[k] = v
+            snes.setFromOptions()
+            for k in petsc_options:
+                del opts[k]
+            opts.prefixPop()
+        else:
+            snes.setFromOptions()
+
+    def _residual(self, snes, x, b) -> None:
+        if self.bcs:  # DOLFINx's path (lifting of the Dirichlet values)
+            _petsc.assemble_residual(snes, x, b, self.u, self.F, self.J, self.bcs,
+                                     self._blocks)
+        else:  # no lifting: it would pack the coefficients of every Jacobian block
+            _ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+            _petsc.assign(x, self.u)
+            dolfinx.la.petsc._zero_vector(b)
+            b.setAttr("_blocks", self._blocks)  # SNES passes work vectors too
+            _petsc.assemble_vector(b, self.F)
+            _ghost_update(b, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+        self.interface.add_residual(b)
+
+    def _jacobian(self, snes, x, A, P) -> None:
+        """Block by block, packing one block's coefficients at a time (DOLFINx packs all
+        blocks' first: a memory peak of several matrices' size)."""
+        _ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+        _petsc.assign(x, self.u)
+        A.zeroEntries()
+        bcs = [bc._cpp_object for bc in self.bcs]
+        for i, row in enumerate(self.J):
+            for j, a in enumerate(row):
+                if a is None:
+                    continue
+                sub = A.getLocalSubMatrix(self._is[i], self._is[j])
+                _cpp.fem.petsc.assemble_matrix(sub, a._cpp_object, pack_constants(a),
+                                               pack_coefficients(a), bcs, True)
+                A.restoreLocalSubMatrix(self._is[i], self._is[j], sub)
+        A.assemble(PETSc.Mat.AssemblyType.FLUSH)
+        if bcs:
+            for i, row in enumerate(self.J):
+                a = row[i]
+                sub = A.getLocalSubMatrix(self._is[i], self._is[i])
+                _cpp.fem.petsc.insert_diagonal(sub, a.function_spaces[0], bcs, 1.0)
+                A.restoreLocalSubMatrix(self._is[i], self._is[i], sub)
+        self.interface.add_jacobian(A)  # assembles A
+
+    def solve(self) -> None:
+        """Newton from the present values of the unknowns; results back in them."""
+        _petsc.assign(self.u, self.x)
+        self.solver.solve(None, self.x)
+        _ghost_update(self.x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+        _petsc.assign(self.x, self.u)
+
+    def destroy(self) -> None:
+        for obj in (self.solver, self.A, self.b, self.x):
+            obj.destroy()

@@ -1,0 +1,223 @@
+"""The discharge solver: interface assembly and Jacobian pattern against DOLFINx's facet
+integrals, step control, checkpoint/restart, solver settings as data, memory guard."""
+
+import json
+
+import numpy as np
+import pytest
+import ufl
+
+from fem_assb._dolfinx import MPI, dolfinx
+from fem_assb.materials import default_parameters
+from fem_assb.materials.parameters import ParameterError
+from fem_assb.mesh import build_mesh
+from fem_assb.physics import LiquidCellModel, SolidCellModel, cell_domains
+from fem_assb.solver.control import StepControl, StepController
+from fem_assb.solver.discharge import DischargeError
+from fem_assb.solver.options import discharge_snes_options, parse_petsc_options
+from fem_assb.solver.problem import CoupledProblem
+from fem_assb.solver.simulate import discharge
+from fem_assb.structure import assemble_cell, to_solid_electrolyte
+from fem_assb.structure.voxels import StructureError
+
+
+def _perturbed_model(structure, electrolyte, comm):
+    """A cell model at a random state off equilibrium (every interface term non-zero)."""
+    cell = assemble_cell(structure, 3.0, electrolyte)
+    doms = cell_domains(build_mesh(cell, comm=comm))
+    Model = SolidCellModel if electrolyte == "solid" else LiquidCellModel
+    model = Model(doms, default_parameters(), 80.0)
+    model.set_rest_state()
+    rng = np.random.default_rng(comm.rank)
+    for u, scale in ((model.c, 0.3 * model.c.x.array), (model.phi_s, 0.01),
+                     (model.phi_e, -0.01)):
+        u.x.array[:] += scale * rng.random(u.x.array.size)
+    if electrolyte == "liquid":
+        model.c_e.x.array[:] *= 1 + 0.2 * rng.random(model.c_e.x.array.size)
+    for u in model.unknowns:
+        u.x.scatter_forward()
+    model.begin_step(10.0)
+    return model
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("electrolyte", ["solid", "liquid"])
+def test_interface_assembly_equals_facet_integral(small_lib, electrolyte):
+    """Residual and Jacobian of the vertex-by-vertex interface = DOLFINx's assembly of the
+    interior-facet integrals with vertex quadrature; the pattern has no structural zeros
+    at the interface and no hub rows."""
+    s = small_lib if electrolyte == "liquid" else to_solid_electrolyte(small_lib)
+    comm = MPI.COMM_WORLD
+    model = _perturbed_model(s, electrolyte, comm)
+    new = CoupledProblem(model, f"test_new_{electrolyte}_", discharge_snes_options("direct"))
+    dolfinx.fem.petsc.assign(model.unknowns, new.x)
+    new._jacobian(None, new.x, new.A, None)
+    new._residual(None, new.x, new.b)
+    # the same terms as UFL facet integrals, assembled by DOLFINx
+    res = list(model.residuals)
+    tests = [ufl.TestFunction(u.function_space) for u in model.unknowns]
+    for k, sign in model.interface_rows.items():
+        side = "+" if sign > 0 else "-"
+        res[k] = res[k] + sign * model.interface_integral(lambda i, v=tests[k], sd=side: i * v(sd))
+    old = dolfinx.fem.petsc.NonlinearProblem(
+        res, model.unknowns, bcs=model.bcs, entity_maps=model.doms.entity_maps,
+        petsc_options_prefix=f"test_old_{electrolyte}_", kind="mpi")
+    dolfinx.fem.petsc.assemble_jacobian(None, new.x, old.A, None, model.unknowns, old.J, None,
+                                        model.bcs)
+    dolfinx.fem.petsc.assemble_residual(None, new.x, old.b, model.unknowns, old.F, old.J,
+                                        model.bcs, old.b.getAttr("_blocks"))
+    x = new.A.createVecRight()
+    x.setRandom()
+    y_new, y_old = new.A.createVecLeft(), old.A.createVecLeft()
+    new.A.mult(x, y_new)
+    old.A.mult(x, y_old)
+    y_old.axpy(-1.0, y_new)
+    assert y_old.norm() < 1e-12 * y_new.norm()
+    diff = old.b.copy()
+    diff.axpy(-1.0, new.b)
+    assert diff.norm() < 1e-12 * new.b.norm()
+    assert model.interface.total_current() == pytest.approx(
+        comm.allreduce(dolfinx.fem.assemble_scalar(dolfinx.fem.form(
+            model.interface_integral(lambda i: i), entity_maps=model.doms.entity_maps)),
+            op=MPI.SUM), rel=1e-12)
+    # nnz per row: about half of DOLFINx's interface pattern; longest row of the field
+    # blocks (the global voltage's row is dense on the collector by design) is short
+    n = new.A.getSize()[0]
+    nnz_new, nnz_old = new.A.getInfo()["nz_used"], old.A.getInfo()["nz_used"]
+    assert nnz_new < 0.6 * nnz_old
+    assert nnz_new / n < 25
+    indptr, _, _ = new.A.getValuesCSR()
+    n_fields = sum(u.function_space.dofmap.index_map.size_local
+                   for u in model.unknowns[:-1])
+    assert np.diff(indptr)[:n_fields].max() < 60
+    new.destroy()
+
+
+def test_step_controller():
+    s = StepControl(initial_fraction=0.01, max_fraction=0.2)
+    ctl = StepController(s, t_nominal=1000.0)
+    assert ctl.dt == pytest.approx(10.0)
+    assert ctl.error(dv=2 * s.voltage_tolerance, dc=0.0) == pytest.approx(1.0)
+    assert ctl.judge(100.0, 3, 0.01)  # small error: accept, grow by at most ×2
+    assert ctl.dt == pytest.approx(20.0)
+    assert not ctl.judge(110.0, 3, 16.0)  # error 16 > 2: reject, shrink to the 1/4 floor
+    assert ctl.dt == pytest.approx(5.0)
+    assert ctl.judge(110.0, 3, 1.0)  # accepted at the tolerance: next step ×0.9
+    assert ctl.dt == pytest.approx(4.5)
+    assert ctl.judge(115.0, 3, 1e-6) and ctl.dt == pytest.approx(9.0)
+    for _ in range(20):
+        ctl.judge(100.0, 2, 1e-6)
+    assert ctl.dt == pytest.approx(200.0)  # capped at max_fraction × t_nominal
+    dt = ctl.dt
+    assert ctl.failed() and ctl.dt == pytest.approx(dt / 2)
+    restored = StepController(s, 1000.0)
+    restored.restore(json.loads(json.dumps(ctl.state())))
+    assert restored.dt == ctl.dt and restored.history == ctl.history
+    assert s.tightened(4).voltage_tolerance == pytest.approx(s.voltage_tolerance / 4)
+
+
+@pytest.fixture(scope="module")
+def assb():
+    from fem_assb.structure import homogeneous
+
+    return homogeneous(size_um=(12, 8, 8), voxel_size_um=1.0, cam_fraction=0.6,
+                       cbd_fraction=0.0, mean_diameter_um=4.0, diameter_std_um=1.0, seed=3)
+
+
+KW = dict(separator_um=3.0, progress=False, comm=MPI.COMM_SELF)
+
+
+@pytest.fixture(scope="module")
+def error_controlled(assb):
+    return discharge(assb, 8.0, **KW)
+
+
+def test_error_control_matches_tight_run(assb, error_controlled):
+    """A full 8 mA/cm² discharge with error-controlled steps: capacity and energy within
+    0.5 % of a run with 4× tighter tolerances, for fewer steps and Newton iterations.
+    (The issue's goal of ≤ 120 Newton iterations is not reached: ~180, about 3 per step.)"""
+    a = error_controlled
+    tight = discharge(assb, 8.0, control=StepControl().tightened(4.0), **KW)
+    assert a.stop_reason == tight.stop_reason == "cutoff"
+    assert a.newton_iterations <= 200 and a.newton_iterations < tight.newton_iterations
+    assert tight.steps > 1.5 * a.steps
+    assert a.capacity_mAh_cm2 == pytest.approx(tight.capacity_mAh_cm2, rel=5e-3)
+    assert a.energy_mWh_cm2 == pytest.approx(tight.energy_mWh_cm2, rel=5e-3)
+    assert a.max_charge_balance_error < 1e-8 and a.lithium_balance_error < 1e-8
+
+
+def test_restart_equals_uninterrupted(assb, error_controlled, tmp_path):
+    full = error_controlled
+    out = tmp_path / "run"
+    # a run that stops after 7 steps (as a killed one would) with checkpoints every 3
+    part = discharge(assb, 8.0, output=out, checkpoint_every=3, max_steps=7, **KW)
+    assert part.stop_reason == "max_steps"
+    rows_killed = (out / "voltage.csv").read_text().splitlines()
+    assert len(rows_killed) == 2 + 7
+    res = discharge(assb, 8.0, output=out, resume=True, **KW)
+    assert res.steps == full.steps and res.newton_iterations == full.newton_iterations
+    np.testing.assert_allclose(res.curve["time_s"], full.curve["time_s"], rtol=1e-8)
+    np.testing.assert_allclose(res.curve["voltage_V"], full.curve["voltage_V"], rtol=1e-8)
+    assert res.capacity_mAh_cm2 == pytest.approx(full.capacity_mAh_cm2, rel=1e-8)
+    rows = (out / "voltage.csv").read_text().splitlines()
+    assert rows[:8] == rows_killed[:8]  # appended after the checkpoint's 6 steps
+    assert len(rows) == 2 + full.steps
+    # another current: the checkpoint is refused, naming what differs
+    from fem_assb.solver.state import CheckpointError
+
+    with pytest.raises(CheckpointError, match="current"):
+        discharge(assb, 4.0, output=out, resume=True, **KW)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        discharge(assb, 8.0, output=tmp_path / "empty", resume=True, **KW)
+
+
+def test_iterative_equals_direct(assb, error_controlled):
+    """GMRES + field split (true-residual tolerance) gives Newton the same steps as MUMPS."""
+    a = error_controlled
+    b = discharge(assb, 8.0, linear="iterative", **KW)
+    assert b.linear_iterations > 3 * b.newton_iterations  # really Krylov
+    assert b.linear_iterations <= 30 * b.newton_iterations
+    assert b.capacity_mAh_cm2 == pytest.approx(a.capacity_mAh_cm2, rel=2e-3)
+    n = min(len(a.curve["time_s"]), len(b.curve["time_s"]))
+    q = np.array(a.curve["capacity_mAh_cm2"])
+    vb = np.interp(q, b.curve["capacity_mAh_cm2"], b.curve["voltage_V"])
+    keep = q < 0.98 * min(q[-1], b.curve["capacity_mAh_cm2"][-1])  # before the steep end
+    assert n > 10 and np.abs(vb - np.array(a.curve["voltage_V"]))[keep].max() < 1e-3
+
+
+def test_solver_settings_are_data(tmp_path):
+    assert parse_petsc_options(["-ksp_rtol=1e-8", "pc_type = lu"]) == {
+        "ksp_rtol": "1e-8", "pc_type": "lu"}
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_petsc_options(["ksp_rtol"])
+    p = default_parameters().updated({"solver": {"linear": "iterative", "ksp_rtol": 1e-8,
+                                                 "petsc_options": {"ksp_monitor": ""}}})
+    assert p.solver.linear == "iterative" and p.solver.petsc_options == {"ksp_monitor": ""}
+    opts = discharge_snes_options("iterative", ("c", "phi_e"), p.solver.ksp_rtol,
+                                  {"fieldsplit_phi_e_pc_type": "lu"})
+    assert opts["ksp_rtol"] == 1e-8 and opts["fieldsplit_phi_e_pc_type"] == "lu"
+    with pytest.raises(ParameterError, match="solver.linear"):
+        default_parameters().updated({"solver": {"linear": "cholesky"}})
+    with pytest.raises(ParameterError, match="solver.krylov"):
+        default_parameters().updated({"solver": {"krylov": 1}})
+
+
+def test_memory_guard_refuses_oversized_run(assb, monkeypatch):
+    from fem_assb.solver import resources
+
+    monkeypatch.setattr(resources, "available_memory_bytes", lambda comm: 50 * 2**20)
+    with pytest.raises(DischargeError) as info:
+        discharge(assb, 8.0, **KW)
+    msg = str(info.value)
+    assert "\n" not in msg and "GiB" in msg and "available" in msg and "mpiexec" in msg
+    assert isinstance(info.value, StructureError) is False
+
+
+def test_memory_estimate_is_reported():
+    from fem_assb.solver.resources import estimate
+
+    e = estimate(num_voxels=500_000, electrolyte="solid", ranks=2)
+    assert 0.5 < e.total_bytes / 2**30 < 4  # a few kB per voxel
+    assert e.per_rank_bytes < e.total_bytes
+    assert e.time_s > 0
+    assert "GiB" in e.describe()
