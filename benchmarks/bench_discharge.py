@@ -1,55 +1,88 @@
-"""Wall time, Newton/linear iterations and peak memory of a full discharge.
+"""Wall time, Newton/Krylov iterations, assembly/solve split and peak memory of a full
+discharge.
 
-    python benchmarks/bench_discharge.py --voxels 2e4 1e5 --solver direct iterative
-    mpiexec -n 2 python benchmarks/bench_discharge.py --voxels 2e4 1e5 --electrolyte liquid
+    python benchmarks/bench_discharge.py --voxels 1e4 1e5 --solver iterative
+    mpiexec -n 2 python benchmarks/bench_discharge.py --voxels 1e4 1e5 --electrolyte liquid
+    mpiexec -n 2 python benchmarks/bench_discharge.py --default-structure   # 106x60x60 µm
 
 Homogeneous 65/14/21 vol% cathode (ASSB: CBD -> SE), 1 µm voxels, cross-section
-chosen so the thickness is about twice the width, 10 µm separator, 8 mA/cm² to 3.0 V.
-Rank 0 generates and broadcasts the structure. One JSON line per case (rank 0), also
-appended to results/benchmarks/discharge.jsonl. Peak memory: sum of ru_maxrss over ranks.
+chosen so the thickness is about twice the width, 10 µm separator, 8 mA/cm² to 3.0 V;
+``--default-structure`` uses `fem-assb generate homogeneous` (106 × 60 × 60 µm) and the
+default 25 µm separator. Rank 0 generates and broadcasts the structure. One JSON line
+per case (rank 0), also appended to results/benchmarks/discharge.jsonl: time in PETSc's
+Jacobian and residual evaluations and in the Krylov solves (PC set-up and application
+inside), Krylov iterations per Newton iteration, µs per unknown and Newton iteration,
+peak memory (sum of the ranks' high-water marks) per voxel of the virtual cell.
 """
 
 import argparse
 import time
 
+import numpy as np
 from common import peak_gib, record
 
-from fem_assb._dolfinx import MPI
+from fem_assb._dolfinx import MPI, PETSc
 from fem_assb.solver.simulate import discharge
 from fem_assb.structure import VoxelStructure, homogeneous, to_solid_electrolyte
+
+EVENTS = ("SNESJacobianEval", "SNESFunctionEval", "KSPSolve", "PCSetUp", "PCApply")
+
+
+def _structure(nv, electrolyte, comm, default):
+    s = None
+    if comm.rank == 0:
+        if default:
+            s = homogeneous()
+        else:
+            w = max(2, round((nv / 2) ** (1 / 3)))
+            s = homogeneous(size_um=(2.0 * w, float(w), float(w)), voxel_size_um=1.0,
+                            cam_fraction=0.65, cbd_fraction=0.21, mean_diameter_um=5.0,
+                            seed=1)
+        if electrolyte == "solid":
+            s = to_solid_electrolyte(s)
+    labels = comm.bcast(s.labels if s is not None else None, root=0)
+    return VoxelStructure(labels, 1e-6)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--voxels", nargs="+", type=float, default=[2e4])
-    ap.add_argument("--solver", nargs="+", default=["direct"], choices=["direct", "iterative"])
+    ap.add_argument("--default-structure", action="store_true")
+    ap.add_argument("--solver", nargs="+", default=["iterative"],
+                    choices=["direct", "iterative"])
     ap.add_argument("--current-density", type=float, default=8.0)
     ap.add_argument("--electrolyte", default="solid", choices=["solid", "liquid"])
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
-    for nv in args.voxels:
-        w = max(2, round((nv / 2) ** (1 / 3)))
-        size = (2.0 * w, float(w), float(w))
-        s = None
-        if comm.rank == 0:
-            s = homogeneous(size_um=size, voxel_size_um=1.0, cam_fraction=0.65,
-                            cbd_fraction=0.21, mean_diameter_um=5.0, seed=1)
-            if args.electrolyte == "solid":
-                s = to_solid_electrolyte(s)
-        labels = comm.bcast(s.labels if s is not None else None, root=0)
-        s = VoxelStructure(labels, 1e-6)
+    PETSc.Log.begin()
+    sizes = [0] if args.default_structure else args.voxels
+    for nv in sizes:
+        s = _structure(nv, args.electrolyte, comm, args.default_structure)
+        sep = None if args.default_structure else 10.0
         for solver in args.solver:
+            before = {e: PETSc.Log.Event(e).getPerfInfo()["time"] for e in EVENTS}
             t0 = time.perf_counter()
             r = discharge(s, args.current_density, electrolyte=args.electrolyte,
-                          separator_um=10.0, comm=comm, progress=False, linear=solver)
-            rec = {"voxels": int(labels.size), "ranks": comm.size, "solver": solver,
-                   "electrolyte": args.electrolyte,
-                   "total_s": round(time.perf_counter() - t0, 1),
+                          separator_um=sep, comm=comm, progress=False, linear=solver)
+            total = time.perf_counter() - t0
+            ev = {e: comm.allreduce(PETSc.Log.Event(e).getPerfInfo()["time"] - before[e],
+                                    op=MPI.MAX) for e in EVENTS}
+            n_sep = round((sep if sep is not None else 25.0) / 1.0)
+            cell_voxels = int(np.count_nonzero(s.labels)) + n_sep * s.shape[1] * s.shape[2]
+            newton = max(r.newton_iterations, 1)
+            rec = {"voxels": cell_voxels, "ranks": comm.size, "solver": solver,
+                   "electrolyte": args.electrolyte, "total_s": round(total, 1),
                    "solve_s": round(r.wall_time_s, 1), "steps": r.steps,
+                   "rejected_steps": r.rejected_steps,
                    "newton_iterations": r.newton_iterations,
                    "linear_iterations": r.linear_iterations,
+                   "krylov_per_newton": round(r.linear_iterations / newton, 1),
+                   "jacobian_s": round(ev["SNESJacobianEval"], 1),
+                   "residual_s": round(ev["SNESFunctionEval"], 1),
+                   "krylov_s": round(ev["KSPSolve"], 1), "pc_setup_s": round(ev["PCSetUp"], 1),
                    "capacity_mAh_cm2": r.capacity_mAh_cm2, "stop_reason": r.stop_reason,
-                   "peak_memory_GiB": round(peak_gib(comm), 2)}
+                   "peak_memory_GiB": round(peak_gib(comm), 2),
+                   "peak_kB_per_voxel": round(peak_gib(comm) * 2**30 / cell_voxels / 1e3, 2)}
             record(rec, "discharge", comm)
 
 

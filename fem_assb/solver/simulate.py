@@ -68,7 +68,8 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
     need = check_memory(int(np.count_nonzero(cell.labels)) * refine**3, electrolyte, comm)
     if progress and comm.rank == 0:
         print(f"fem-assb: {need.describe()}", file=sys.stderr, flush=True)
-    vm = build_mesh(cell, comm=comm, refine=refine)
+    vm = build_mesh(cell, comm=comm, refine=refine,
+                    partition=mesh_partition(cell.shape[0] * refine, comm.size))
     doms = cell_domains(vm)
     Model = SolidCellModel if electrolyte == "solid" else LiquidCellModel
     model = Model(doms, p, current_density_mA_cm2 * MA_PER_CM2)
@@ -92,6 +93,15 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
 
         render_fields(model, Path(output) / "fields.png")
     return res
+
+
+MIN_SLAB_PLANES = 4  # thinner x-slabs: ghost layers dominate, use the graph partitioner
+
+
+def mesh_partition(num_planes: int, ranks: int) -> str:
+    """'slab' (x-slabs of equal meshed volume) while every rank gets at least
+    ``MIN_SLAB_PLANES`` voxel planes, else 'graph' (DOLFINx's graph partitioner)."""
+    return "slab" if num_planes >= MIN_SLAB_PLANES * ranks else "graph"
 
 
 def _plane_means(model: CellModel, func, submesh_index: int, weight_of_label: dict,
