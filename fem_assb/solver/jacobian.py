@@ -23,27 +23,33 @@ import numpy as np
 from fem_assb._dolfinx import MPI, PETSc, dolfinx, fem
 
 
-def _local_to_global(spaces, comm) -> np.ndarray:
-    """Global index of every local dof (owned then ghost, block after block) in DOLFINx's
-    'mpi' block layout."""
-    maps = [(V.dofmap.index_map, V.dofmap.index_map_bs) for V in spaces]
-    sizes = np.array([m.size_local * bs for m, bs in maps], dtype=np.int64)
-    starts = np.array([m.local_range[0] * bs for m, bs in maps], dtype=np.int64)
-    rank_offset = int(starts.sum())
-    local_offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    table = comm.allgather((rank_offset, local_offset, starts))
+class _BlockLayout:
+    """DOLFINx's 'mpi' block layout over ranks: rank r owns block 0's rows, then block
+    1's, ...; ``stacked(g, j)`` maps global indices g of block j to the stacked numbering."""
+
+    def __init__(self, spaces, comm):
+        bs = [V.dofmap.index_map_bs for V in spaces]
+        sizes = [V.dofmap.index_map.size_local * b for V, b in zip(spaces, bs, strict=True)]
+        firsts = [V.dofmap.index_map.local_range[0] * b for V, b in zip(spaces, bs, strict=True)]
+        self.sizes = np.array(sizes, dtype=np.int64)  # this rank's owned dofs per block
+        self.starts = np.array(comm.allgather(firsts), dtype=np.int64)  # [rank, block]
+        all_sizes = np.array(comm.allgather(sizes), dtype=np.int64)
+        self.rank_offset = np.concatenate([[0], np.cumsum(all_sizes.sum(axis=1))[:-1]])
+        self.block_offset = np.cumsum(all_sizes, axis=1) - all_sizes  # [rank, block]
+
+    def stacked(self, g: np.ndarray, j: int) -> np.ndarray:
+        owner = np.searchsorted(self.starts[:, j], g, side="right") - 1
+        return self.rank_offset[owner] + self.block_offset[owner, j] + (g - self.starts[owner, j])
+
+
+def _local_to_global(spaces, layout: _BlockLayout) -> np.ndarray:
+    """Stacked global index of every local dof (owned then ghost, block after block)."""
     out = []
-    for f, (m, bs) in enumerate(maps):
-        out.append(rank_offset + local_offset[f] + np.arange(sizes[f], dtype=np.int64))
-        ghosts = np.asarray(m.ghosts, dtype=np.int64)
-        owners = np.asarray(m.owners, dtype=np.int64)
-        if ghosts.size:
-            g_start = np.array([table[o][2][f] for o in range(comm.size)])[owners]
-            g_rank = np.array([table[o][0] + table[o][1][f] for o in range(comm.size)])[owners]
-            g = np.empty(ghosts.size * bs, dtype=np.int64)
-            for k in range(bs):
-                g[k::bs] = g_rank + (ghosts * bs + k - g_start)
-            out.append(g)
+    for j, V in enumerate(spaces):
+        n_local = V.dofmap.index_map.size_local + V.dofmap.index_map.num_ghosts
+        local = np.arange(n_local * V.dofmap.index_map_bs, dtype=np.int64)
+        out.append(layout.stacked(_block_global(local, V.dofmap.index_map,
+                                                V.dofmap.index_map_bs), j))
     return np.concatenate(out).astype(PETSc.IntType)
 
 
@@ -83,14 +89,8 @@ def jacobian_matrix(J: list, spaces: list, interface, comm,
         patterns.append(row)
     # each block's pattern -> (owned rows, global columns of the block) -> columns of
     # the stacked 'mpi' layout (rank r owns block 0's rows, then block 1's, ...)
-    ranges = [np.asarray(V.dofmap.index_map.local_range, dtype=np.int64)
-              * V.dofmap.index_map_bs for V in spaces]
-    all_ranges = comm.allgather([r[0] for r in ranges])  # [rank][block] first owned dof
-    sizes = np.array([r[1] - r[0] for r in ranges], dtype=np.int64)
-    all_sizes = np.array(comm.allgather(sizes))  # [rank, block]
-    starts = np.array(all_ranges)  # [rank, block]
-    rank_offset = np.concatenate([[0], np.cumsum(all_sizes.sum(axis=1))[:-1]])
-    block_offset = np.cumsum(all_sizes, axis=1) - all_sizes  # [rank, block]
+    layout = _BlockLayout(spaces, comm)
+    sizes = layout.sizes
     row_lists = []
     for i, row in enumerate(patterns):
         n_i = int(sizes[i])
@@ -104,9 +104,7 @@ def jacobian_matrix(J: list, spaces: list, interface, comm,
             offsets = np.asarray(offsets[: n_i + 1], dtype=np.int64)
             cols = np.asarray(cols[: offsets[-1]])
             gcols = _block_global(cols, sp.index_map(1), spaces[j].dofmap.index_map_bs)
-            owner = np.searchsorted(starts[:, j], gcols, side="right") - 1
-            stacked = rank_offset[owner] + block_offset[owner, j] + (gcols - starts[owner, j])
-            parts.append((np.diff(offsets), stacked))
+            parts.append((np.diff(offsets), layout.stacked(gcols, j)))
         for cnt, _ in parts:
             counts_i += cnt
         # interleave the blocks' columns row by row
@@ -133,7 +131,7 @@ def jacobian_matrix(J: list, spaces: list, interface, comm,
     A = PETSc.Mat().createAIJ(((n_local, None), (n_local, None)), comm=comm)
     A.setPreallocationCSR((indptr, indices))
     A.assemble()
-    l2g = PETSc.LGMap().create(_local_to_global(spaces, comm), comm=MPI.COMM_SELF)
+    l2g = PETSc.LGMap().create(_local_to_global(spaces, layout), comm=MPI.COMM_SELF)
     A.setLGMap(l2g, l2g)
     A.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, True)
     if prefix:
