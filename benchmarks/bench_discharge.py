@@ -52,6 +52,10 @@ def main():
                     choices=["direct", "iterative"])
     ap.add_argument("--current-density", type=float, default=8.0)
     ap.add_argument("--electrolyte", default="solid", choices=["solid", "liquid"])
+    ap.add_argument("--output", default=None,
+                    help="directory for each case's voltage.csv, summary.json, checkpoints")
+    ap.add_argument("--checkpoint-minutes", type=float, default=None)
+    ap.add_argument("--resume", action="store_true", help="continue from the checkpoints")
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
     PETSc.Log.begin()
@@ -62,8 +66,12 @@ def main():
         for solver in args.solver:
             before = {e: PETSc.Log.Event(e).getPerfInfo()["time"] for e in EVENTS}
             t0 = time.perf_counter()
+            out = None if args.output is None else \
+                f"{args.output}/{args.electrolyte}_{s.labels.size}_{solver}_{comm.size}"
             r = discharge(s, args.current_density, electrolyte=args.electrolyte,
-                          separator_um=sep, comm=comm, progress=False, linear=solver)
+                          separator_um=sep, comm=comm, progress=False, linear=solver,
+                          output=out, checkpoint_minutes=args.checkpoint_minutes,
+                          resume=args.resume)
             total = time.perf_counter() - t0
             ev = {e: comm.allreduce(PETSc.Log.Event(e).getPerfInfo()["time"] - before[e],
                                     op=MPI.MAX) for e in EVENTS}

@@ -92,21 +92,24 @@ class VoxelMesh:
             f.write_meshtags(self.facet_tags, self.mesh.geometry)
 
 
-def _slabs(mask: np.ndarray, nranks: int) -> np.ndarray:
-    """Voxel-plane boundaries (nranks + 1) giving every rank about equal meshed voxels."""
+def _slabs(mask: np.ndarray, nranks: int, plane_weights=None) -> np.ndarray:
+    """Voxel-plane boundaries (nranks + 1) giving every rank about equal meshed voxels
+    (or equal weight, ``plane_weights`` per x-plane)."""
     nx = mask.shape[0]
-    cum = np.concatenate([[0], np.cumsum(mask.sum(axis=(1, 2), dtype=np.int64))])
+    per_plane = mask.sum(axis=(1, 2), dtype=np.int64) if plane_weights is None \
+        else np.asarray(plane_weights, dtype=np.float64)
+    cum = np.concatenate([[0], np.cumsum(per_plane)])
     targets = cum[-1] * np.arange(nranks + 1) / nranks
     bounds = np.searchsorted(cum, targets, side="left").clip(0, nx)
     bounds[0], bounds[-1] = 0, nx
     return np.maximum.accumulate(bounds)
 
 
-def _slab_mesh_data(mask, voxel_size, comm, connectivity):
+def _slab_mesh_data(mask, voxel_size, comm, connectivity, plane_weights=None):
     """Cells (global vertex ids) and owned vertex coordinates of this rank's slab."""
     nx, ny, nz = mask.shape
     rank, size = comm.rank, comm.size
-    bounds = _slabs(mask, size)
+    bounds = _slabs(mask, size, plane_weights)
     x0, x1 = int(bounds[rank]), int(bounds[rank + 1])
     v1 = x1 if rank < size - 1 else nx + 1  # owned vertex planes [x0, v1)
     comp_table, count_table = tables(connectivity)
@@ -219,7 +222,7 @@ def refine_labels(labels: np.ndarray, factor: int) -> np.ndarray:
 
 def build_mesh(structure: VoxelStructure, phases=None, comm=MPI.COMM_WORLD,
                connectivity: str = "face", partition: str = "slab",
-               refine: int = 1) -> VoxelMesh:
+               refine: int = 1, phase_weights: dict | None = None) -> VoxelMesh:
     """Mesh the voxels of ``phases`` (default: every non-void voxel) of a structure.
 
     Args:
@@ -230,6 +233,8 @@ def build_mesh(structure: VoxelStructure, phases=None, comm=MPI.COMM_WORLD,
             codes do) or ``'vertex'`` (plain conforming mesh).
         partition: ``'slab'`` (keep the x-slabs of the builder) or ``'graph'``.
         refine: subdivide each voxel into refine³ voxels first.
+        phase_weights: {phase id: work per voxel} for the x-slabs (e.g. the number of
+            unknown fields on the phase); default: every meshed voxel weighs 1.
     """
     labels = refine_labels(structure.labels, refine) if refine != 1 else structure.labels
     h = structure.voxel_size / refine
@@ -242,7 +247,13 @@ def build_mesh(structure: VoxelStructure, phases=None, comm=MPI.COMM_WORLD,
     if partition not in ("slab", "graph"):
         raise ValueError(f"partition must be 'slab' or 'graph', got '{partition}'")
 
-    cells, coords = _slab_mesh_data(mask, h, comm, connectivity)
+    plane_weights = None
+    if phase_weights:
+        w = np.zeros(256)
+        for label, weight in phase_weights.items():
+            w[label] = weight
+        plane_weights = np.where(mask, w[labels], 0.0).sum(axis=(1, 2))
+    cells, coords = _slab_mesh_data(mask, h, comm, connectivity, plane_weights)
     element = ufl.Mesh(basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,)))
     ghost = dolfinx.mesh.GhostMode.shared_facet
     if comm.size == 1:

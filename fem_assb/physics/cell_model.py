@@ -67,6 +67,9 @@ class CellModel:
     ``anode_current``, and may add diagnostics.
     """
 
+    # {phase id: unknown fields per voxel} for balancing parallel x-slabs (None: equal)
+    phase_weights: dict | None = None
+
     def __init__(self, doms: CellDomains, params: Parameters, current_density: float):
         self.doms, self.params = doms, params
         self.current_density = float(current_density)  # A/m², > 0 on discharge
@@ -254,6 +257,17 @@ class CellModel:
             return self.interface.total_current()
         val = fem.assemble_scalar(self.diagnostics[name])
         return self.doms.mesh.comm.allreduce(val, op=MPI.SUM)
+
+    def collector_dof_count(self) -> int:
+        """Global number of Φ_s unknowns on the collector: the cell voltage V's couplings
+        (a dense row and column of the Jacobian)."""
+        vs = ufl.TestFunction(self.Vs)
+        form = fem.form(vs * self.doms.ds(COLLECTOR), entity_maps=self.doms.entity_maps)
+        b = fem.assemble_vector(form)
+        b.scatter_reverse(dolfinx.la.InsertMode.add)
+        n_own = self.Vs.dofmap.index_map.size_local
+        return self.doms.mesh.comm.allreduce(int(np.count_nonzero(b.array[:n_own])),
+                                             op=MPI.SUM)
 
     def minimum(self, u) -> float:
         """Global minimum of a P1 function's nodal values."""

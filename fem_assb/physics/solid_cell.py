@@ -31,7 +31,7 @@ from fem_assb.physics.domains import (
     IF_SEPARATOR,
     CellDomains,
 )
-from fem_assb.structure.phases import CAM
+from fem_assb.structure.phases import CAM, ELECTROLYTE, SEPARATOR
 
 __all__ = ["SolidCellModel", "film_overpotential"]
 
@@ -45,6 +45,9 @@ class SolidCellModel(CellModel):
     # the interface current's arguments (c_s, Φ_s, Φ_e) and the signs of W i per residual
     interface_arguments = (0, 1, 2)
     interface_rows = {0: 1.0, 1: 1.0, 2: -1.0}
+    # unknown fields per voxel of each phase (c_s, Φ_s on CAM; Φ_e on the SE): the
+    # x-slabs of a parallel mesh balance this work, not the voxel count
+    phase_weights = {CAM: 2.0, ELECTROLYTE: 1.0, SEPARATOR: 1.0}
 
     def __init__(self, doms: CellDomains, params: Parameters, current_density: float):
         super().__init__(doms, params, current_density)

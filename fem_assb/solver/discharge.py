@@ -27,6 +27,7 @@ import numpy as np
 from fem_assb._dolfinx import MPI, PETSc
 from fem_assb.constants import FARADAY, MA_PER_CM2, MAH_PER_CM2
 from fem_assb.solver.control import StepControl, StepController
+from fem_assb.solver.heap import release_free_memory
 from fem_assb.solver.options import discharge_snes_options, unique_prefix
 from fem_assb.solver.problem import CoupledProblem
 from fem_assb.solver.state import load_checkpoint, save_checkpoint
@@ -216,9 +217,14 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         resumed = load_checkpoint(ck_dir, comm, identity, len(model.unknowns))
 
     prefix = unique_prefix("discharge")
+    v_index = model.fields.index("V")
+    v_group = next((g for g, members in model.splits.items() if v_index in members), None)
     problem = CoupledProblem(model, prefix, discharge_snes_options(
-        linear, tuple(model.splits), settings.ksp_rtol, dict(settings.petsc_options)))
+        linear, tuple(model.splits), settings.ksp_rtol, dict(settings.petsc_options),
+        voltage_group=v_group,
+        voltage_couplings=model.collector_dof_count() if linear == "iterative" else 0))
     snes = problem.solver
+    release_free_memory()  # the set-up's freed heap, before the solver maps its own
     converged = _convergence_test(current * area, rtol=settings.newton_rtol,
                                   atol=settings.newton_atol, max_it=ctl_settings.max_newton)
     snes.setConvergenceTest(converged)

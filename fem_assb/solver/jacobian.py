@@ -66,67 +66,73 @@ def _block_global(cols: np.ndarray, imap, bs: int) -> np.ndarray:
     return out
 
 
+def _block_pattern(a, spaces, i: int, j: int, interface, comm):
+    """The finalised sparsity pattern of Jacobian block (i, j): the compiled form ``a``'s
+    (or none) plus the interface vertex pairs; None when the block is empty."""
+    pairs = interface.pattern_pairs(i, j) if interface is not None else None
+    if a is None and pairs is None:
+        return None
+    if a is not None:
+        sp = fem.create_sparsity_pattern(a)
+    else:
+        sp = dolfinx.cpp.la.SparsityPattern(
+            comm, [spaces[i].dofmap.index_map, spaces[j].dofmap.index_map],
+            [spaces[i].dofmap.index_map_bs, spaces[j].dofmap.index_map_bs])
+    if pairs is not None:
+        ins = sp.insert
+        for r, c in pairs.tolist():
+            ins(r, c)
+    sp.finalize()
+    return sp if sp.num_nonzeros else None
+
+
 def jacobian_matrix(J: list, spaces: list, interface, comm,
                     prefix: str | None = None) -> PETSc.Mat:
     """A PETSc AIJ matrix for the compiled Jacobian blocks ``J`` (DOLFINx 'mpi' layout)
     plus the interface couplings of ``interface`` (``NodalInterface``) vertex by vertex."""
-    patterns = []
-    for i, Ji in enumerate(J):
-        row = []
-        for j, a in enumerate(Ji):
-            if a is not None:
-                sp = fem.create_sparsity_pattern(a)
-            else:
-                sp = dolfinx.cpp.la.SparsityPattern(
-                    comm, [spaces[i].dofmap.index_map, spaces[j].dofmap.index_map],
-                    [spaces[i].dofmap.index_map_bs, spaces[j].dofmap.index_map_bs])
-            pairs = interface.pattern_pairs(i, j) if interface is not None else None
-            if pairs is not None:
-                ins = sp.insert
-                for r, c in pairs.tolist():
-                    ins(r, c)
-            row.append(sp)
-        patterns.append(row)
-    # each block's pattern -> (owned rows, global columns of the block) -> columns of
-    # the stacked 'mpi' layout (rank r owns block 0's rows, then block 1's, ...)
+    # one block's pattern at a time (DOLFINx's pattern, while it is being built, costs
+    # several times its final size): -> (owned rows, global columns of the block) ->
+    # columns of the stacked 'mpi' layout, merged and sorted row by row per block row
     layout = _BlockLayout(spaces, comm)
     sizes = layout.sizes
-    row_lists = []
-    for i, row in enumerate(patterns):
+    n_global = int(comm.allreduce(int(sizes.sum())))
+    indptrs, indices = [], []
+    for i, Ji in enumerate(J):
         n_i = int(sizes[i])
         counts_i = np.zeros(n_i, dtype=np.int64)
         parts = []
-        for j, sp in enumerate(row):
-            sp.finalize()
-            if not sp.num_nonzeros:
+        for j, a in enumerate(Ji):
+            sp = _block_pattern(a, spaces, i, j, interface, comm)
+            if sp is None:
                 continue
             cols, offsets = sp.graph
             offsets = np.asarray(offsets[: n_i + 1], dtype=np.int64)
             cols = np.asarray(cols[: offsets[-1]])
             gcols = _block_global(cols, sp.index_map(1), spaces[j].dofmap.index_map_bs)
-            parts.append((np.diff(offsets), layout.stacked(gcols, j)))
-        for cnt, _ in parts:
+            del sp, cols
+            cnt = np.diff(offsets)
+            parts.append((cnt, layout.stacked(gcols, j)))
             counts_i += cnt
-        # interleave the blocks' columns row by row
+        # interleave the blocks' columns row by row, then sort each row's columns
+        # (one int64 key per entry: row · n_global + column)
         indptr_i = np.concatenate([[0], np.cumsum(counts_i)])
-        merged = np.empty(indptr_i[-1], dtype=np.int64)
+        key = np.empty(indptr_i[-1], dtype=np.int64)
         fill = indptr_i[:-1].copy()
+        rows = np.arange(n_i, dtype=np.int64) * n_global
         for cnt, stacked in parts:
             pos = np.repeat(fill - np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt) \
                 + np.arange(cnt.sum())
-            merged[pos] = stacked
+            key[pos] = stacked + np.repeat(rows, cnt)
             fill += cnt
-        row_lists.append((counts_i, merged))
-    del patterns
-    counts = np.concatenate([c for c, _ in row_lists])
+        del parts
+        key.sort()
+        key -= np.repeat(rows, counts_i)
+        indices.append(key.astype(PETSc.IntType))
+        indptrs.append(counts_i)
+        del key
+    counts = np.concatenate(indptrs)
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(PETSc.IntType)
-    indices = np.concatenate([m for _, m in row_lists]).astype(PETSc.IntType)
-    del row_lists
-    # sort columns within each row (PETSc wants them sorted)
-    row_of = np.repeat(np.arange(counts.size), counts)
-    order = np.lexsort((indices, row_of))
-    indices = indices[order]
-    del order, row_of
+    indices = np.concatenate(indices)
     n_local = int(sizes.sum())
     A = PETSc.Mat().createAIJ(((n_local, None), (n_local, None)), comm=comm)
     A.setPreallocationCSR((indptr, indices))

@@ -49,15 +49,19 @@ def linear_solver_options(method: str = "auto", num_dofs: int = 0, symmetric: bo
 
 
 def discharge_snes_options(linear: str, split_names=(), ksp_rtol: float = 1e-6,
-                           extra: dict | None = None) -> dict:
+                           extra: dict | None = None, voltage_group: str | None = None,
+                           voltage_couplings: int = 0) -> dict:
     """PETSc options of the discharge's Newton solver (SNES prefix).
 
     direct: MUMPS LU. iterative: GMRES, right-preconditioned (its tolerance is on the true
     residual), with a multiplicative field split over the model's groups: c_s by SOR
     (a mass matrix plus a little diffusion), every potential group (Φ_s with V; Φ_e; the
-    LIB's c_e) by one GAMG V-cycle (threshold 0.02, interpolation reused between Newton
-    iterations). 14–25 Krylov iterations per Newton step, flat in the size. ``extra``
-    (user options) is applied last.
+    LIB's c_e) by one GAMG V-cycle (interpolation rebuilt at each time step's first
+    Newton iteration, reused in the others). GAMG's threshold is 0.02, and below the
+    strength ~N^-1/2 of the cell voltage's edges to its N = ``voltage_couplings``
+    collector unknowns in ``voltage_group`` (dropped edges make V its own aggregate:
+    3-10x the Krylov iterations, GMRES breakdowns at 60 x 60 µm). ``extra`` (user
+    options) is applied last.
     """
     opts = {"snes_type": "newtonls", "snes_linesearch_type": "bt", "snes_max_it": 100,
             "snes_rtol": 1e-10, "snes_stol": 0.0, "snes_lag_jacobian": 1}
@@ -73,7 +77,10 @@ def discharge_snes_options(linear: str, split_names=(), ksp_rtol: float = 1e-6,
             elif name == "V":  # the global voltage: one unknown
                 opts[pre + "pc_type"] = "jacobi"
             else:
-                opts.update({pre + "pc_type": "gamg", pre + "pc_gamg_threshold": 0.02,
+                thr = 0.02
+                if name == voltage_group and voltage_couplings > 0:
+                    thr = min(thr, 0.25 / voltage_couplings**0.5)
+                opts.update({pre + "pc_type": "gamg", pre + "pc_gamg_threshold": thr,
                              pre + "pc_gamg_reuse_interpolation": True,
                              pre + "mg_levels_ksp_type": "chebyshev",
                              pre + "mg_levels_pc_type": "jacobi"})

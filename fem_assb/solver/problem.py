@@ -44,19 +44,19 @@ class CoupledProblem:
         self._is = _cpp.la.petsc.create_index_sets(
             [(V.dofmaps[0].index_map, V.dofmaps[0].index_map_bs) for V in spaces])
         snes.setJacobian(self._jacobian, self.A, None)
+        self._reuse = {prefix + k for k, v in (petsc_options or {}).items()
+                       if k.endswith("pc_gamg_reuse_interpolation")
+                       and str(v).lower() in ("1", "true", "yes")}
+        snes.setUpdate(self._refresh_preconditioner)
         snes.setFunction(self._residual, self.b)
         snes.setOptionsPrefix(prefix)
-        if petsc_options:
-            opts = PETSc.Options()
-            opts.prefixPush(prefix)
-            for k, v in petsc_options.items():
-                opts[k] = v
-            snes.setFromOptions()
-            for k in petsc_options:
-                del opts[k]
-            opts.prefixPop()
-        else:
-            snes.setFromOptions()
+        # the options stay in PETSc's database (under this problem's unique prefix) until
+        # destroy(): sub-solvers made later (field splits, rebuilt GAMG levels) read them
+        self._options = {prefix + k: v for k, v in (petsc_options or {}).items()}
+        opts = PETSc.Options()
+        for k, v in self._options.items():
+            opts[k] = v
+        snes.setFromOptions()
 
     def _residual(self, snes, x, b) -> None:
         if self.bcs:  # DOLFINx's path (lifting of the Dirichlet values)
@@ -95,6 +95,28 @@ class CoupledProblem:
                 A.restoreLocalSubMatrix(self._is[i], self._is[i], sub)
         self.interface.add_jacobian(A)  # assembles A
 
+    def _refresh_preconditioner(self, snes, it: int) -> None:
+        """GAMG's interpolation is rebuilt at the first Newton iteration of each solve and
+        reused in the others where the options ask for reuse (PETSc alone keeps the first
+        one for the whole run: 2-5x the Krylov iterations late in a discharge, when the
+        interface coupling has grown)."""
+        if not self._reuse:
+            return
+        pc = snes.getKSP().getPC()
+        try:
+            subs = pc.getFieldSplitSubKSP()
+        except PETSc.Error:  # not set up yet: the first set-up builds everything anyway
+            return
+        opts = PETSc.Options()
+        for ksp in subs:
+            sub = ksp.getPC()
+            if sub.getType() != "gamg":  # not set up yet, or not GAMG
+                continue
+            key = f"{sub.getOptionsPrefix()}pc_gamg_reuse_interpolation"
+            if key in self._reuse:
+                opts[key] = it > 0
+                sub.setFromOptions()
+
     def solve(self) -> None:
         """Newton from the present values of the unknowns; results back in them."""
         _petsc.assign(self.u, self.x)
@@ -105,3 +127,6 @@ class CoupledProblem:
     def destroy(self) -> None:
         for obj in (self.solver, self.A, self.b, self.x):
             obj.destroy()
+        opts = PETSc.Options()
+        for k in self._options:
+            opts.delValue(k)

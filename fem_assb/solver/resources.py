@@ -106,3 +106,4 @@ def check_memory(num_voxels: int, electrolyte: str, comm) -> Estimate:
 
 class ResourceError(DischargeError):
     """The run does not fit the memory available."""
+

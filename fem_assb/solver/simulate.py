@@ -68,10 +68,10 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
     need = check_memory(int(np.count_nonzero(cell.labels)) * refine**3, electrolyte, comm)
     if progress and comm.rank == 0:
         print(f"fem-assb: {need.describe()}", file=sys.stderr, flush=True)
-    vm = build_mesh(cell, comm=comm, refine=refine,
+    Model = SolidCellModel if electrolyte == "solid" else LiquidCellModel
+    vm = build_mesh(cell, comm=comm, refine=refine, phase_weights=Model.phase_weights,
                     partition=mesh_partition(cell.shape[0] * refine, comm.size))
     doms = cell_domains(vm)
-    Model = SolidCellModel if electrolyte == "solid" else LiquidCellModel
     model = Model(doms, p, current_density_mA_cm2 * MA_PER_CM2)
     mass = areal_mass(cell, p, electrolyte, q_theo)
     res = run_discharge(model, q_theo, cutoff, mass, output=output, control=control,
