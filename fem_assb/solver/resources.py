@@ -20,11 +20,12 @@ from fem_assb.solver.discharge import DischargeError
 
 GIB = 2**30
 # measured: 106 × 60 × 60 µm ASSB cell + 25 µm separator (4.7e5 voxels), 2 ranks:
-# 1.55 + 1.91 GB peak, i.e. 6.7 kB per voxel beyond the 155 MB of each process; the
-# collector side's rank holds ~20 % more. LIB: scaled by its unknowns per voxel
+# 1.64 + 1.74 GB resident, i.e. 6.5 kB per voxel beyond the 160 MiB of each process,
+# with x-slabs balanced by unknowns (equal voxels: the collector side's rank held ~20 %
+# more). LIB: scaled by its unknowns per voxel
 BYTES_PER_VOXEL = {"solid": 7000, "liquid": 10000}  # all ranks together
 BASE_BYTES_PER_RANK = 160 * 2**20  # Python + DOLFINx + PETSc + compiled forms
-IMBALANCE = 1.2  # the heaviest rank over the mean (ranks > 1)
+IMBALANCE = 1.05  # the heaviest rank over the mean (ranks > 1)
 SECONDS_PER_VOXEL_NEWTON = {"solid": 4e-5, "liquid": 6e-5}  # per rank-core
 TYPICAL_NEWTON = 180
 
@@ -106,4 +107,3 @@ def check_memory(num_voxels: int, electrolyte: str, comm) -> Estimate:
 
 class ResourceError(DischargeError):
     """The run does not fit the memory available."""
-
