@@ -19,15 +19,15 @@ from fem_assb._dolfinx import MPI
 from fem_assb.solver.discharge import DischargeError
 
 GIB = 2**30
-# measured: 106 × 60 × 60 µm ASSB cell + 25 µm separator (4.7e5 voxels), 2 ranks:
-# 1.64 + 1.74 GB resident, i.e. 6.5 kB per voxel beyond the 160 MiB of each process,
-# with x-slabs balanced by unknowns (equal voxels: the collector side's rank held ~20 %
-# more). LIB: scaled by its unknowns per voxel
-BYTES_PER_VOXEL = {"solid": 7000, "liquid": 10000}  # all ranks together
+# measured: 106 × 60 × 60 µm ASSB cell + 25 µm separator (4.7e5 voxels), 2 ranks, a
+# full 8 mA/cm² discharge: peak 2.08 + 1.99 GB, i.e. 8.0 kB per voxel beyond the 160 MiB
+# of each process, with x-slabs balanced by unknowns (equal voxels: the collector side's
+# rank held ~20 % more). LIB: scaled by its unknowns per voxel
+BYTES_PER_VOXEL = {"solid": 8000, "liquid": 11500}  # all ranks together
 BASE_BYTES_PER_RANK = 160 * 2**20  # Python + DOLFINx + PETSc + compiled forms
 IMBALANCE = 1.05  # the heaviest rank over the mean (ranks > 1)
 SECONDS_PER_VOXEL_NEWTON = {"solid": 4e-5, "liquid": 6e-5}  # per rank-core
-TYPICAL_NEWTON = 180
+TYPICAL_NEWTON = 280  # the study-size ASSB run at 8 mA/cm² (282)
 
 
 @dataclass
