@@ -100,7 +100,7 @@ class CoupledProblem:
         reused in the others where the options ask for reuse (PETSc alone keeps the first
         one for the whole run: 2-5x the Krylov iterations late in a discharge, when the
         interface coupling has grown)."""
-        if not self._reuse:
+        if not self._reuse or it > 1:  # iteration 0 rebuilds, 1 turns reuse back on
             return
         pc = snes.getKSP().getPC()
         try:
