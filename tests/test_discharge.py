@@ -100,7 +100,15 @@ def test_bad_input_is_named():
 
 
 @pytest.mark.mpi
-def test_serial_equals_parallel(small_assb):
+@pytest.mark.parametrize("partition", ["slab", "graph"])
+def test_serial_equals_parallel(small_assb, partition, monkeypatch):
+    """Same discharge on 1 and N ranks, with x-slabs and with the graph partitioner
+    (what thin slabs on many ranks switch to)."""
+    import fem_assb.solver.simulate as sim
+
+    if partition == "graph":  # as if the slabs were thinner than MIN_SLAB_PLANES
+        monkeypatch.setattr(sim, "MIN_SLAB_PLANES", 10**6)
+    assert sim.mesh_partition(small_assb.shape[0], 2) == partition
     ctl = StepControl(max_fraction=0.05)
     # cut-off at 3.6 V: the steep end of the curve adds cost, not coverage
     kw = dict(params=default_parameters(), separator_um=3.0, control=ctl, progress=False,

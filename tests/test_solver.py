@@ -13,7 +13,7 @@ from fem_assb.materials.parameters import ParameterError
 from fem_assb.mesh import build_mesh
 from fem_assb.physics import LiquidCellModel, SolidCellModel, cell_domains
 from fem_assb.solver.control import StepControl, StepController
-from fem_assb.solver.discharge import DischargeError
+from fem_assb.solver.discharge import DischargeError, _convergence_test
 from fem_assb.solver.options import discharge_snes_options, parse_petsc_options
 from fem_assb.solver.problem import CoupledProblem
 from fem_assb.solver.simulate import discharge
@@ -92,6 +92,42 @@ def test_interface_assembly_equals_facet_integral(small_lib, electrolyte):
     new.destroy()
 
 
+@pytest.mark.mpi
+@pytest.mark.parametrize("electrolyte", ["solid", "liquid"])
+def test_interface_elimination_same_solution_fewer_iterations(small_assb, electrolyte):
+    """One 5 s step at 8 mA/cm² from x = 0.93, where the particle surfaces saturate: the
+    Newton directions corrected by the interface elimination reach the same solution as
+    plain Newton (1e-8) in well under half the iterations (measured: ASSB 25 -> 7,
+    LIB 27 -> 12), in serial and in parallel."""
+    comm = MPI.COMM_WORLD
+    p = default_parameters()
+    p = p.model_copy(update={"operation": p.operation.model_copy(
+        update={"initial_stoichiometry": 0.93})})
+    doms = cell_domains(build_mesh(assemble_cell(small_assb, 3.0, electrolyte), comm=comm))
+    Model = SolidCellModel if electrolyte == "solid" else LiquidCellModel
+    model = Model(doms, p, 80.0)
+    runs = {}
+    for eliminate in (False, True):
+        model.set_rest_state()
+        model.begin_step(5.0)
+        prob = CoupledProblem(model, f"test_elim_{electrolyte}_{eliminate}_",
+                              discharge_snes_options("direct"), eliminate_interface=eliminate)
+        prob.solver.setConvergenceTest(_convergence_test(80.0 * doms.cross_section, max_it=60))
+        prob.solve()
+        assert prob.solver.getConvergedReason() > 0
+        runs[eliminate] = (prob.solver.getIterationNumber(), model.cell_voltage(),
+                           [u.x.array.copy() for u in model.unknowns])
+        prob.destroy()
+    (n_plain, v_plain, u_plain), (n_elim, v_elim, u_elim) = runs[False], runs[True]
+    assert model.maximum(model.c) > 0.995 * p.cam.c_max  # surfaces saturated
+    assert n_elim <= 0.5 * n_plain
+    assert v_elim == pytest.approx(v_plain, abs=1e-9)
+    for a, b in zip(u_plain, u_elim, strict=True):
+        scale = comm.allreduce(float(np.abs(a).max()) if a.size else 0.0, op=MPI.MAX)
+        err = comm.allreduce(float(np.abs(a - b).max()) if a.size else 0.0, op=MPI.MAX)
+        assert err <= 1e-8 * max(scale, 1e-3)
+
+
 def test_step_controller():
     s = StepControl(initial_fraction=0.01, max_fraction=0.2)
     ctl = StepController(s, t_nominal=1000.0)
@@ -99,7 +135,7 @@ def test_step_controller():
     assert ctl.error(dv=2 * s.voltage_tolerance, dc=0.0) == pytest.approx(1.0)
     assert ctl.judge(100.0, 3, 0.01)  # small error: accept, grow by at most ×2
     assert ctl.dt == pytest.approx(20.0)
-    assert not ctl.judge(110.0, 3, 16.0)  # error 16 > 2: reject, shrink to the 1/4 floor
+    assert not ctl.judge(110.0, 3, 16.0)  # error 16 > 4: reject, shrink to the 1/4 floor
     assert ctl.dt == pytest.approx(5.0)
     assert ctl.judge(110.0, 3, 1.0)  # accepted at the tolerance: next step ×0.9
     assert ctl.dt == pytest.approx(4.5)
@@ -113,6 +149,15 @@ def test_step_controller():
     restored.restore(json.loads(json.dumps(ctl.state())))
     assert restored.dt == ctl.dt and restored.history == ctl.history
     assert s.tightened(4).voltage_tolerance == pytest.approx(s.voltage_tolerance / 4)
+    assert s.tightened(4).time_tolerance == pytest.approx(s.time_tolerance / 4)
+    # steep voltage (1 V/s at t = 100 s): a 20 mV error shifts the curve by 0.02 % of t,
+    # within time_tolerance 0.1 %: the voltage tolerance widens to 0.1 V
+    assert ctl.error(dv=0.02, dc=0.0, slope=-1.0, t=100.0) == pytest.approx(0.1)
+    assert ctl.error(dv=0.02, dc=0.0, slope=-1e-4, t=100.0) == pytest.approx(5.0)
+    # the next step's voltage change is aimed at 0.7 max_voltage_step (same slope)
+    ctl = StepController(s, t_nominal=1000.0)
+    assert ctl.judge(100.0, 3, 0.01, dv=-0.1)
+    assert ctl.dt == pytest.approx(0.7 * s.max_voltage_step / 0.1 * 10.0)
 
 
 @pytest.fixture(scope="module")
@@ -133,12 +178,13 @@ def error_controlled(assb):
 
 def test_error_control_matches_tight_run(assb, error_controlled):
     """A full 8 mA/cm² discharge with error-controlled steps: capacity and energy within
-    0.5 % of a run with 4× tighter tolerances, for fewer steps and Newton iterations.
-    (The issue's goal of ≤ 120 Newton iterations is not reached: ~180, about 3 per step.)"""
+    0.5 % of a run with 4× tighter tolerances, in ≤ 120 Newton iterations (measured: 109,
+    32 steps; 169 before the interface elimination, the voltage-step cap and the
+    slope-widened voltage tolerance)."""
     a = error_controlled
     tight = discharge(assb, 8.0, control=StepControl().tightened(4.0), **KW)
     assert a.stop_reason == tight.stop_reason == "cutoff"
-    assert a.newton_iterations <= 200 and a.newton_iterations < tight.newton_iterations
+    assert a.newton_iterations <= 120 and a.newton_iterations < tight.newton_iterations
     assert tight.steps > 1.5 * a.steps
     assert a.capacity_mAh_cm2 == pytest.approx(tight.capacity_mAh_cm2, rel=5e-3)
     assert a.energy_mWh_cm2 == pytest.approx(tight.energy_mWh_cm2, rel=5e-3)

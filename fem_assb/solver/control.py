@@ -6,18 +6,23 @@ between the Newton solution and the predictor (the linear extrapolation of the l
 accepted states, second-order accurate), measured on the cell voltage (V) and on the
 CAM concentration relative to c_max:
 
-    err = max(|V − V_pred| / tol_V, max|c − c_pred| / (tol_c c_max)) / 2
+    err = max(|V − V_pred| / tol_V, max|c − c_pred| / (tol_c c_max)) / 2,
+    tol_V = max(voltage_tolerance, time_tolerance · t · |dV/dt|)
 
-A step with err ≤ 1 is accepted, the next one is dt · clip(safety · err^(−1/2), shrink,
-grow) (BE's local error ∝ dt²); a step with err > reject_factor is repeated with the
-step that estimate asks for. A Newton failure halves the step. Bounds: min_dt,
-max_fraction × the nominal discharge time, and max_relative × t (resolves the √t
-transient after switching on).
+(on the steep end a voltage error moves the curve in time, i.e. the capacity, by only
+δV/|dV/dt|). The next step is dt · clip(safety · err^(−1/2), shrink, grow) (BE's local
+error ∝ dt²), and at most the step that changes the voltage by 0.7 max_voltage_step at
+the last step's slope (a larger change is refused after the solve: wasted work); a
+step with err > reject_factor is repeated with the step that estimate asks for. A
+Newton failure halves the step. Bounds: min_dt, max_fraction × the nominal discharge
+time, and max_relative × t (resolves the √t transient after switching on).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+
+VOLTAGE_STEP_SAFETY = 0.7  # aim the next step's voltage change at 0.7 max_voltage_step
 
 
 @dataclass
@@ -29,15 +34,17 @@ class StepControl:
     min_dt: float = 1e-4  # s
     voltage_tolerance: float = 2e-3  # V: local error of the cell voltage per step
     concentration_tolerance: float = 0.02  # local error of c_s/c_max per step
+    # local error of the curve's time (capacity) where the voltage is steep, relative
+    time_tolerance: float = 1e-3
     safety: float = 0.9
     grow: float = 2.0  # largest growth of dt from one step to the next
     shrink: float = 0.25  # largest reduction
-    reject_factor: float = 2.0  # reject a step whose error estimate exceeds this
+    reject_factor: float = 4.0  # reject a step whose error estimate exceeds this
     error_control: bool = True  # False: grow by Newton iteration counts only (old scheme)
     easy_newton: int = 4  # without error control: grow ×1.5 after at most this many
     hard_newton: int = 10  # shrink the next step (×0.6) after more than this many
     max_newton: int = 16  # reject the step (halve dt) when Newton has not converged by then
-    max_voltage_step: float = 0.05  # V per accepted step
+    max_voltage_step: float = 0.2  # V per accepted step (Newton's range, not accuracy)
     max_relative: float = 1.0  # dt <= max_relative * t
     overfill: float = 0.01  # stop when c_s exceeds (1 + overfill) c_max anywhere
     predictor: bool = True  # start Newton from the linear extrapolation of the last steps
@@ -52,6 +59,7 @@ class StepControl:
         d = asdict(self)
         d["voltage_tolerance"] /= factor
         d["concentration_tolerance"] /= factor
+        d["time_tolerance"] /= factor
         return StepControl(**d)
 
 
@@ -73,19 +81,27 @@ class StepController:
     def dt_max(self) -> float:
         return self.settings.max_fraction * self.t_nominal
 
-    def error(self, dv: float, dc: float) -> float:
-        """Normalised local error from |V − V_pred| (V) and max|c − c_pred|/c_max."""
+    def error(self, dv: float, dc: float, slope: float = 0.0, t: float = 0.0) -> float:
+        """Normalised local error from |V − V_pred| (V) and max|c − c_pred|/c_max.
+
+        Where the voltage falls steeply (``slope`` dV/dt in V/s at time ``t``, s), a
+        voltage error δV shifts the curve in time by only δV/|dV/dt|: the voltage
+        tolerance is widened to what shifts it by ``time_tolerance`` · t (the capacity's
+        relative error), so the steep end takes a few steps instead of dozens."""
         s = self.settings
-        return 0.5 * max(abs(dv) / s.voltage_tolerance, abs(dc) / s.concentration_tolerance)
+        tol_v = max(s.voltage_tolerance, s.time_tolerance * t * abs(slope))
+        return 0.5 * max(abs(dv) / tol_v, abs(dc) / s.concentration_tolerance)
 
     def failed(self) -> bool:
         """Newton failed: halve the step. Returns False when below ``min_dt``."""
         self.dt *= 0.5
         return self.dt >= self.settings.min_dt
 
-    def judge(self, t: float, its: int, err: float | None) -> bool:
+    def judge(self, t: float, its: int, err: float | None, dv: float | None = None) -> bool:
         """After a converged step of ``self.dt`` from time ``t``: accept it (True, and set
-        the next dt) or reject it (False, ``self.dt`` is the step to retry with)."""
+        the next dt) or reject it (False, ``self.dt`` is the step to retry with). ``dv``
+        (V), the step's voltage change, keeps the next step's change (at the same slope)
+        below ``max_voltage_step``: a step beyond it is rejected after its solve."""
         s = self.settings
         if s.error_control and err is not None and err > s.reject_factor:
             factor = max(s.shrink, s.safety * err ** -0.5)
@@ -105,6 +121,9 @@ class StepController:
         self.last_error = err
         t_new = t + dt
         self.dt = min(dt * factor, self.dt_max, max(s.max_relative * t_new, dt))
+        if dv is not None and abs(dv) > 0:
+            self.dt = min(self.dt, max(VOLTAGE_STEP_SAFETY * s.max_voltage_step * dt / abs(dv),
+                                       dt * s.shrink))
         self.dt = max(self.dt, s.min_dt)
         return True
 

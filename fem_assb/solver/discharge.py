@@ -222,7 +222,8 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
     problem = CoupledProblem(model, prefix, discharge_snes_options(
         linear, tuple(model.splits), settings.ksp_rtol, dict(settings.petsc_options),
         voltage_group=v_group,
-        voltage_couplings=model.collector_dof_count() if linear == "iterative" else 0))
+        voltage_couplings=model.collector_dof_count() if linear == "iterative" else 0),
+        eliminate_interface=settings.interface_elimination)
     snes = problem.solver
     release_free_memory()  # the set-up's freed heap, before the solver maps its own
     converged = _convergence_test(current * area, rtol=settings.newton_rtol,
@@ -315,8 +316,11 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         if predicted is not None:
             dc = model.c.x.array - predicted[1]
             dc_max = comm.allreduce(float(np.abs(dc).max()) if dc.size else 0.0, op=MPI.MAX)
-            err = ctl.error(v_new - predicted[0], dc_max / c_max)
-        if not ctl.judge(t, its, err):
+            err = ctl.error(v_new - predicted[0], dc_max / c_max,
+                            slope=(v_new - run["volts"][-1]) / dt, t=t + dt)
+        # the first step's drop is no slope: it does not limit the next step
+        dv = v_new - run["volts"][-1] if run["steps"] > 0 else None
+        if not ctl.judge(t, its, err, dv=dv):
             model.restore(saved)
             run["rejected"] += 1
             continue

@@ -14,6 +14,7 @@ from dolfinx.fem.forms import derivative_block
 from dolfinx.fem.forms import extract_function_spaces as _spaces
 
 from fem_assb._dolfinx import PETSc, dolfinx, fem
+from fem_assb.solver.elimination import InterfaceElimination
 from fem_assb.solver.jacobian import jacobian_matrix
 
 _petsc = dolfinx.fem.petsc
@@ -27,7 +28,8 @@ class CoupledProblem:
     ``x`` (PETSc), ``solver`` (the SNES), ``u`` (the model's unknowns).
     """
 
-    def __init__(self, model, prefix: str, petsc_options: dict | None = None):
+    def __init__(self, model, prefix: str, petsc_options: dict | None = None,
+                 eliminate_interface: bool = True):
         em = model.doms.entity_maps
         self.u = model.unknowns
         self.bcs = list(model.bcs)
@@ -49,6 +51,8 @@ class CoupledProblem:
                        and str(v).lower() in ("1", "true", "yes")}
         snes.setUpdate(self._refresh_preconditioner)
         snes.setFunction(self._residual, self.b)
+        # each Newton direction's interface c_s corrected by a local nonlinear solve
+        self.elimination = InterfaceElimination(snes, model) if eliminate_interface else None
         snes.setOptionsPrefix(prefix)
         # the options stay in PETSc's database (under this problem's unique prefix) until
         # destroy(): sub-solvers made later (field splits, rebuilt GAMG levels) read them
@@ -57,6 +61,8 @@ class CoupledProblem:
         for k, v in self._options.items():
             opts[k] = v
         snes.setFromOptions()
+        if self.elimination is not None:  # after the line search has its type
+            snes.setLineSearchPreCheck(self.elimination)
 
     def _residual(self, snes, x, b) -> None:
         if self.bcs:  # DOLFINx's path (lifting of the Dirichlet values)
@@ -125,6 +131,8 @@ class CoupledProblem:
         _petsc.assign(self.x, self.u)
 
     def destroy(self) -> None:
+        if self.elimination is not None:
+            self.elimination.destroy()
         for obj in (self.solver, self.A, self.b, self.x):
             obj.destroy()
         opts = PETSc.Options()

@@ -26,8 +26,10 @@ GIB = 2**30
 BYTES_PER_VOXEL = {"solid": 8000, "liquid": 11500}  # all ranks together
 BASE_BYTES_PER_RANK = 160 * 2**20  # Python + DOLFINx + PETSc + compiled forms
 IMBALANCE = 1.05  # the heaviest rank over the mean (ranks > 1)
-SECONDS_PER_VOXEL_NEWTON = {"solid": 4e-5, "liquid": 6e-5}  # per rank-core
-TYPICAL_NEWTON = 280  # the study-size ASSB run at 8 mA/cm² (282)
+# wall time per voxel and Newton iteration on one rank-core (study-size ASSB run on 2
+# ranks: 1292 s / 109 Newton iterations / 2.36e5 voxels per rank = 5.0e-5 s)
+SECONDS_PER_VOXEL_NEWTON = {"solid": 5e-5, "liquid": 7.5e-5}
+TYPICAL_NEWTON = 110  # the study-size ASSB run at 8 mA/cm² (109)
 
 
 @dataclass
