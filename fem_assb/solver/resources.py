@@ -19,17 +19,19 @@ from fem_assb._dolfinx import MPI
 from fem_assb.solver.discharge import DischargeError
 
 GIB = 2**30
-# measured: 106 × 60 × 60 µm ASSB cell + 25 µm separator (4.7e5 voxels), 2 ranks, a
-# full 8 mA/cm² discharge: peak 2.08 + 1.99 GB, i.e. 8.0 kB per voxel beyond the 160 MiB
-# of each process, with x-slabs balanced by unknowns (equal voxels: the collector side's
-# rank held ~20 % more). LIB: scaled by its unknowns per voxel
-BYTES_PER_VOXEL = {"solid": 8000, "liquid": 11500}  # all ranks together
+# measured: 106 × 60 × 60 µm cell + 25 µm separator (4.7e5 voxels), 2 ranks, a full
+# 8 mA/cm² discharge (benchmarks/results/default_structure_*_8mA_2ranks.json): ASSB peak
+# 3.86 GiB, LIB 5.37 GiB (both ranks), i.e. 8.1 and 11.5 kB per voxel beyond the
+# 160 MiB of each process, with x-slabs balanced by unknowns (equal voxels: the
+# collector side's rank held ~20 % more)
+BYTES_PER_VOXEL = {"solid": 8200, "liquid": 11800}  # all ranks together
 BASE_BYTES_PER_RANK = 160 * 2**20  # Python + DOLFINx + PETSc + compiled forms
 IMBALANCE = 1.05  # the heaviest rank over the mean (ranks > 1)
-# wall time per voxel and Newton iteration on one rank-core (study-size ASSB run on 2
-# ranks: 1292 s / 109 Newton iterations / 2.36e5 voxels per rank = 5.0e-5 s)
-SECONDS_PER_VOXEL_NEWTON = {"solid": 5e-5, "liquid": 7.5e-5}
-TYPICAL_NEWTON = 110  # the study-size ASSB run at 8 mA/cm² (109)
+# wall time per voxel and Newton iteration on one rank-core (the study-size runs on 2
+# ranks: ASSB 1292 s / 109 Newton iterations / 2.36e5 voxels per rank = 5.0e-5 s; LIB
+# 2888 s / 96 = 1.3e-4 s, part of it sharing the cores with other jobs)
+SECONDS_PER_VOXEL_NEWTON = {"solid": 5e-5, "liquid": 1.2e-4}
+TYPICAL_NEWTON = 110  # the study-size runs at 8 mA/cm² (ASSB 109, LIB 96)
 
 
 @dataclass
