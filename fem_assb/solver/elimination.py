@@ -14,7 +14,7 @@ so after each Newton direction is computed, c_k at every interface node is corre
 by a scalar solve that makes its own row vanish at the Newton point, the other unknowns
 held there (a line-search pre-check; the line search then judges the corrected step;
 the scalar solves are safeguarded Newton iterations on the nodes whose row is not
-already zero, typically a few per cent of them):
+already zero at the Newton point):
 
     a_k δ_k + W_k [i(c_k* + δ_k, …) − i_lin,k] = 0,
 
