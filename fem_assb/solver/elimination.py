@@ -62,6 +62,9 @@ class InterfaceElimination:
         self._vec = dolfinx.la.vector(Vc.dofmap.index_map)
         self.weight = self._sum_to_all(np.bincount(self.cdofs, weights=itf.weight,
                                                    minlength=self._vec.array.size))
+        # how many ranks hold each c_s dof as an interface node (their δ are averaged)
+        self._holders = self._sum_to_all(np.bincount(
+            self.cdofs, minlength=self._vec.array.size).astype(float))
         self._work = [fem.Function(u.function_space) for u in model.unknowns]
         self._diag = None
 
@@ -116,8 +119,8 @@ class InterfaceElimination:
         # every rank that holds a node computed the same δ: average at the owner
         n = self._vec.array.size
         total = self._sum_to_all(np.bincount(self.cdofs, weights=delta, minlength=n))
-        count = self._sum_to_all(np.bincount(self.cdofs, minlength=n).astype(float))
-        corr = np.divide(total, count, out=np.zeros(n), where=count > 0)[: self.n_own]
+        held = self._holders
+        corr = np.divide(total, held, out=np.zeros(n), where=held > 0)[: self.n_own]
         ya = y.getArray(readonly=False)
         ya[: self.n_own] -= corr  # c_s is the first block of the 'mpi' layout
 
