@@ -21,7 +21,7 @@ import argparse
 import time
 
 import numpy as np
-from common import peak_gib, record
+from common import peak_gib, peak_max_rank_gib, record
 
 from fem_assb._dolfinx import MPI, PETSc
 from fem_assb.solver.simulate import discharge
@@ -97,6 +97,7 @@ def main():
                    "line_search_s": round(ev["SNESLineSearch"], 1),
                    "capacity_mAh_cm2": r.capacity_mAh_cm2, "stop_reason": r.stop_reason,
                    "peak_memory_GiB": round(peak_gib(comm), 2),
+                   "peak_memory_max_rank_GiB": round(peak_max_rank_gib(comm), 3),
                    "peak_kB_per_voxel": round(peak_gib(comm) * 2**30 / cell_voxels / 1e3, 2)}
             record(rec, "discharge", comm)
 

@@ -10,13 +10,20 @@
     fem-assb plot DIR
     fem-assb optimise-layers --current-density 8 -o DIR
 
-Every command works under ``mpiexec -n N``; output is printed by rank 0 only. With
-``--json`` stdout holds one JSON object and nothing else.
+Every command works under ``mpiexec -n N``; output is printed and files are written by
+rank 0 only. With ``--json`` stdout holds one JSON object (strict JSON: null, never NaN)
+and nothing else.
+
+Exit codes: 0 success; 2 invalid input (one line names it); 3 the phase does not
+percolate (``conductivity``); 4 a discharge or study case that did not finish (solver
+failure, step limit: ``stop_reason``, ``"complete": false`` in the summary).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -24,12 +31,21 @@ import click
 
 from fem_assb.structure.voxels import StructureError
 
+EXIT_INPUT, EXIT_NOT_PERCOLATING, EXIT_INCOMPLETE = 2, 3, 4
+# rank variables of the MPI launchers (MPICH/Hydra, Open MPI, PMIx, SLURM srun)
+_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
+
 
 def _rank() -> int:
+    """This process's MPI rank, without importing MPI for commands that need none."""
     if "mpi4py" in sys.modules or "dolfinx" in sys.modules:
         from mpi4py import MPI
 
         return MPI.COMM_WORLD.rank
+    for name in _RANK_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
     return 0
 
 
@@ -38,25 +54,88 @@ def _echo(msg: str = "", err: bool = False) -> None:
         click.echo(msg, err=err)
 
 
+def _strict(value):
+    """NaN and ±inf (not JSON) become None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    return value
+
+
 def _emit_json(obj: dict) -> None:
     if _rank() == 0:
-        sys.stdout.write(json.dumps(obj, default=float) + "\n")
+        sys.stdout.write(json.dumps(_strict(obj), default=float, allow_nan=False) + "\n")
         sys.stdout.flush()
 
 
+_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
+
+
+def _launched_by_mpi() -> bool:
+    """Started by an MPI launcher with more than one rank?"""
+    sizes = (os.environ.get(name, "") for name in _SIZE_VARIABLES)
+    return any(v.isdigit() and int(v) > 1 for v in sizes)
+
+
+_ERROR_COMM = []  # a communicator of its own for error handling (set up by ``main``)
+ERROR_GRACE_S = 5.0  # how long failing ranks wait for the others before aborting all
+
+
+def _fail(message: str, code: int) -> None:
+    """Print ``message`` once and end with ``code``. Under MPI, when not every rank
+    reaches this point within ``ERROR_GRACE_S`` (an error on some ranks only, e.g. a file
+    rank 0 cannot write), the failing rank prints it and aborts all ranks: the others
+    would wait forever in their next collective operation."""
+    comm = _ERROR_COMM[0] if _ERROR_COMM else None
+    if comm is None or comm.size == 1:
+        _echo(message, err=True)
+        sys.exit(code)
+    import time
+
+    if comm.rank == 0:
+        click.echo(message, err=True)
+    request = comm.Ibarrier()
+    deadline = time.monotonic() + ERROR_GRACE_S
+    while not request.Test():
+        if time.monotonic() > deadline:
+            if comm.rank != 0:
+                click.echo(f"{message} (rank {comm.rank})", err=True)
+            sys.stderr.flush()
+            comm.Abort(code)
+        time.sleep(0.02)
+    sys.exit(code)
+
+
 class _Errors(click.Group):
-    """Turn the package's input errors into one clear line (rank 0), exit code 2."""
+    """Turn errors into one clear line (rank 0) and an exit code: 2 for the package's
+    input errors, 1 for anything else under MPI (where a traceback on one rank would
+    leave the others waiting); serial runs keep the traceback of unexpected errors."""
 
     def invoke(self, ctx):
         from fem_assb.materials.parameters import ParameterError
 
+        if _launched_by_mpi() and not _ERROR_COMM:
+            from mpi4py import MPI
+
+            _ERROR_COMM.append(MPI.COMM_WORLD.Dup())
         try:
             return super().invoke(ctx)
         except (StructureError, ParameterError, ValueError, FileNotFoundError) as err:
             if isinstance(err, click.ClickException):
                 raise
-            _echo(f"Error: {err}", err=True)
-            sys.exit(2)
+            _fail(f"Error: {err}", EXIT_INPUT)
+        except OSError as err:  # an unwritable directory, a full disk, ...
+            where = f"{err.filename}: " if err.filename else ""
+            _fail(f"Error: {where}{err.strerror or err}", EXIT_INPUT)
+        except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            if not _ERROR_COMM:
+                raise
+            _fail(f"Error: {type(err).__name__}: {err}", 1)
 
 
 def _floats(text: str, name: str) -> list[float]:
@@ -238,7 +317,7 @@ def render(file, voxel_size, output, sections):
               help="assemble a virtual cell with a separator of this thickness first")
 @click.option("--electrolyte", type=click.Choice(["liquid", "solid"]), default="solid",
               show_default=True)
-@click.option("--refine", type=int, default=1, show_default=True)
+@click.option("--refine", type=click.IntRange(min=1), default=1, show_default=True)
 def mesh(file, voxel_size, output, separator_um, electrolyte, refine):
     """Tetrahedral mesh of a structure (or virtual cell) written as XDMF for ParaView."""
     from fem_assb.mesh import build_mesh, tags
@@ -263,7 +342,7 @@ def mesh(file, voxel_size, output, separator_um, electrolyte, refine):
 @_voxel_size_option
 @click.option("--cbd-factor", type=float, default=None,
               help="CBD conductivity relative to bulk (default 0.12)")
-@click.option("--refine", type=int, default=1, show_default=True,
+@click.option("--refine", type=click.IntRange(min=1), default=1, show_default=True,
               help="subdivide every voxel into N³ voxels")
 @click.option("--solver", type=click.Choice(["auto", "direct", "iterative"]), default="auto",
               show_default=True)
@@ -281,7 +360,7 @@ def conductivity(file, phases, axis, voxel_size, cbd_factor, refine, solver, as_
                                    solver=solver)
     except PercolationError as err:
         _echo(f"Error: {err}", err=True)
-        sys.exit(3)
+        sys.exit(EXIT_NOT_PERCOLATING)
     if as_json:
         _emit_json(r.to_dict())
         return
@@ -309,7 +388,7 @@ def conductivity(file, phases, axis, voxel_size, cbd_factor, refine, solver, as_
 @click.option("--transference-number", type=float, default=None,
               help="LIB: constant t+ instead of the concentration-dependent fit")
 @click.option("--separator-um", type=float, default=None, help="separator thickness in µm")
-@click.option("--refine", type=int, default=1, show_default=True)
+@click.option("--refine", type=click.IntRange(min=1), default=1, show_default=True)
 @_voxel_size_option
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="directory for voltage.csv, summary.json, profiles.json")
@@ -350,6 +429,8 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
         from fem_assb.solver.options import parse_petsc_options
 
         overrides["solver"] = {"petsc_options": parse_petsc_options(petsc_options)}
+    if transference_number is not None and electrolyte != "liquid":
+        raise click.UsageError("--transference-number applies to --electrolyte liquid only")
     params = load_parameters(parameters, overrides or None)
     s = _load(file, voxel_size)
     res = run(s, current_density, electrolyte=electrolyte, params=params, cutoff_V=cutoff,
@@ -360,6 +441,8 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
     summary = res.summary()
     if as_json:
         _emit_json(summary)
+        if not res.complete:
+            sys.exit(EXIT_INCOMPLETE)
         return
     _echo(f"{file}: {electrolyte} electrolyte, {current_density:g} mA/cm², "
           f"stopped by {res.stop_reason}")
@@ -375,6 +458,9 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
           f"{res.wall_time_s:.1f} s)")
     if output:
         _echo(f"  wrote           {output}/voltage.csv, summary.json, profiles.json")
+    if not res.complete:
+        _echo(f"Error: the discharge did not finish ({res.stop_reason})", err=True)
+        sys.exit(EXIT_INCOMPLETE)
 
 
 # ---------------------------------------------------------------------- study / plot
@@ -387,9 +473,10 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
 @click.option("-o", "--output", type=click.Path(file_okay=False), required=True,
               help="study directory (results.csv, structures.csv, cases/); re-running "
                    "skips finished cases")
-@click.option("--jobs", type=int, default=1, show_default=True,
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="cases at once in separate single-rank processes (without mpiexec)")
-@click.option("--max-cases", type=int, default=None, help="stop after this many new cases")
+@click.option("--max-cases", type=click.IntRange(min=1), default=None,
+              help="stop after this many new cases")
 @click.option("--plot/--no-plot", default=True, show_default=True,
               help="write the figures when done")
 def study(name, config_file, quick, output, jobs, max_cases, plot):
@@ -397,6 +484,7 @@ def study(name, config_file, quick, output, jobs, max_cases, plot):
     import tomllib
 
     from fem_assb.studies import load_config, run_study
+    from fem_assb.studies.runner import pending_cases
 
     if name is None and config_file is None:
         raise click.UsageError("give a built-in study NAME or --config FILE")
@@ -404,6 +492,7 @@ def study(name, config_file, quick, output, jobs, max_cases, plot):
         cfg = load_config(name, quick, overrides=tomllib.loads(Path(config_file).read_text()))
     else:
         cfg = load_config(name or config_file, quick)
+    before = len(pending_cases(cfg, Path(output)))
     table = run_study(cfg, output, jobs=jobs, max_cases=max_cases)
     _echo(f"results: {table}")
     if plot and _rank() == 0:
@@ -411,6 +500,12 @@ def study(name, config_file, quick, output, jobs, max_cases, plot):
 
         paths = plot_study(output)
         _echo(f"figures: {len(paths)} files in {Path(output) / 'figures'}")
+    ran = before if max_cases is None else min(before, max_cases)
+    failed = ran - (before - len(pending_cases(cfg, Path(output))))
+    if failed > 0:
+        _echo(f"Error: {failed} of {ran} cases did not finish (see {Path(output) / 'failed.csv'}"
+              "; they run again next time)", err=True)
+        sys.exit(EXIT_INCOMPLETE)
 
 
 @main.command("optimise-layers")

@@ -80,3 +80,234 @@ def test_cli_under_mpiexec(tmp_path):
     ser = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=True)
     a, b = json.loads(par.stdout), json.loads(ser.stdout)
     assert a["relative_conductivity"] == pytest.approx(b["relative_conductivity"], rel=1e-10)
+
+
+@pytest.fixture(scope="module")
+def assb_file(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "a.npz"
+    r = _run(["generate", "homogeneous", "--size-um", "8", "6", "6", "--voxel-size-um", "1",
+              "--mean-diameter-um", "4", "--cam-fraction", "0.6", "--cbd-fraction", "0",
+              "--electrolyte", "solid", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "homogeneous", "--size-um", "0", "10", "10"], "box size"),
+    (["generate", "homogeneous", "--size-um", "16", "10", "inf"], "box size"),
+    (["generate", "homogeneous", "--voxel-size-um", "20"], "larger than the box"),
+    (["generate", "homogeneous", "--voxel-size-um", "nan"], "voxel size"),
+    (["generate", "homogeneous", "--voxel-size-um", "1e-4"], "exceeds"),
+    (["generate", "perforated", "--radius-um", "40", "--layout", "single"],
+     "removes all CAM"),
+    (["discharge", "{f}", "--electrolyte", "solid", "--current-density", "8", "--cutoff", "-1"],
+     "cutoff_voltage"),
+    (["discharge", "{f}", "--electrolyte", "solid", "--current-density", "8", "--cutoff",
+      "nan"], "finite"),
+    (["discharge", "{f}", "--electrolyte", "solid", "--current-density", "inf"], "finite"),
+    (["discharge", "{f}", "--electrolyte", "solid", "--current-density", "8",
+      "--separator-um", "inf"], "thickness_um"),
+    (["discharge", "{f}", "--electrolyte", "solid", "--current-density", "8",
+      "--transference-number", "0.4"], "liquid only"),
+    (["discharge", "{f}", "--electrolyte", "liquid", "--current-density", "8",
+      "--transference-number", "1.5"], "transference_number must be in (0, 1]"),
+    (["discharge", "{f}", "--electrolyte", "solid", "--current-density", "8",
+      "--parameters", "{toml}"], "finite"),
+    (["discharge", "{f}", "--electrolyte", "solid", "--current-density", "8", "--refine", "0"],
+     "--refine"),
+    (["study", "perforated", "--quick", "--jobs", "0", "-o", "{dir}"], "--jobs"),
+    (["study", "perforated", "--quick", "--max-cases", "-1", "-o", "{dir}"], "--max-cases"),
+])
+def test_nonsense_is_refused(assb_file, tmp_path, args, message):
+    """Each refused input: exit code 2 and one message naming the problem, before any
+    work (no file written, no traceback)."""
+    (tmp_path / "p.toml").write_text("[cam]\nconductivity = inf\n")
+    fill = {"f": str(assb_file), "toml": str(tmp_path / "p.toml"), "dir": str(tmp_path / "st")}
+    args = [a.format(**fill) for a in args]
+    if args[0] == "generate":
+        args = args[:2] + [*GEN, *args[2:]] + ["-o", str(tmp_path / "x.npz")]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "x.npz").exists() and not (tmp_path / "st").exists()
+
+
+def test_failed_discharge_exits_nonzero_with_strict_json(assb_file, tmp_path):
+    """A discharge the solver cannot finish (Newton limited to one iteration): exit code
+    4, strict JSON (null, not NaN) with "complete": false, and summary.json says the
+    same."""
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["discharge", str(assb_file), "--electrolyte", "solid",
+                                  "--current-density", "8", "--petsc-option", "snes_max_it=1",
+                                  "--json", "-o", str(out)])
+    assert r.exit_code == 4, r.output
+
+    def no_constants(name):
+        raise ValueError(f"not JSON: {name}")
+
+    res = json.loads(r.stdout, parse_constant=no_constants)
+    assert res["stop_reason"] == "solver_failed" and res["complete"] is False
+    saved = json.loads((out / "summary.json").read_text(), parse_constant=no_constants)
+    assert saved["complete"] is False
+
+
+def test_only_rank_zero_writes(tmp_path):
+    """A command started by an MPI launcher on rank 1 (without importing MPI) neither
+    writes nor prints; rank 0 does."""
+    for rank in (1, 0):
+        out = tmp_path / f"r{rank}.npz"
+        env = {**os.environ, "PMI_RANK": str(rank)}
+        r = subprocess.run([sys.executable, "-m", "fem_assb.cli", "generate", "homogeneous",
+                            *GEN, "-o", str(out)], capture_output=True, text=True, env=env,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert out.exists() == (rank == 0)
+        assert ("wrote" in r.stdout) == (rank == 0)
+
+
+def test_study_with_failed_cases_exits_nonzero_and_retries(tmp_path):
+    """Cases whose discharge does not finish are not results: they go to failed.csv, the
+    sweep exits 4, and the next run tries them again."""
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('name = "f"\nfamily = "perforated"\nradii_um = [0]\nlayout = "single"\n'
+                   'electrolytes = ["solid"]\ncurrent_densities_mA_cm2 = [8]\n'
+                   'separator_um = 4\nconductivity = false\n'
+                   '[geometry]\nsize_um = [8, 6, 6]\nvoxel_size_um = 2.0\n'
+                   'cam_fraction = 0.6\ncbd_fraction = 0.0\nmean_diameter_um = 5.0\n'
+                   '[parameters.solver.petsc_options]\nsnes_max_it = 1\n')
+    out = tmp_path / "st"
+    for attempt in (1, 2):
+        r = CliRunner().invoke(main, ["study", "--config", str(cfg), "-o", str(out),
+                                      "--no-plot"])
+        assert r.exit_code == 4, r.output
+        assert "1 of 1 cases did not finish" in r.output
+        failed = (out / "failed.csv").read_text().splitlines()
+        assert len(failed) == 1 + attempt and "solver_failed" in failed[-1]
+        assert not (out / "results.csv").exists()
+
+
+def test_summary_carries_provenance(assb_file, tmp_path):
+    """summary.json names the version, commit, command, ranks and the checksums of the
+    resolved parameter set (written beside it) and of the structure."""
+    from fem_assb.provenance import digest, structure_digest
+    from fem_assb.structure import load_structure
+
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["discharge", str(assb_file), "--electrolyte", "solid",
+                                  "--current-density", "8", "--json", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    prov = json.loads(r.stdout)["provenance"]
+    for key in ("fem_assb_version", "git_commit", "dolfinx_version", "petsc_version",
+                "command", "ranks", "created_utc", "seed"):
+        assert key in prov
+    assert prov["ranks"] == 1
+    assert json.loads((out / "summary.json").read_text())["provenance"] == prov
+    params = json.loads((out / "parameters.json").read_text())
+    assert prov["parameters_sha256"] == digest(params)
+    assert prov["structure_sha256"] == structure_digest(load_structure(assb_file))
+
+
+def test_broken_files_and_unwritable_outputs_are_one_line_errors(assb_file, tmp_path):
+    """Empty and truncated structure files, and an output path that cannot be written:
+    exit code 2, one line naming the file, no traceback."""
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    data = assb_file.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    for name in ("empty.npz", "empty.npy", "cut.npz"):
+        r = CliRunner().invoke(main, ["info", str(tmp_path / name), "--voxel-size", "1e-6"])
+        assert r.exit_code == 2 and name in r.output and "not a readable" in r.output
+        assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    r = CliRunner().invoke(main, ["generate", "homogeneous", *GEN,
+                                  "-o", str(blocker / "s.npz")])
+    assert r.exit_code == 2 and "a_file" in r.output and "Traceback" not in r.output
+
+
+def test_killed_parallel_study_leaves_no_worker(tmp_path):
+    """SIGKILL to `study --jobs 2`: its worker processes end with it."""
+    import signal
+    import time
+
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('name = "k"\nfamily = "perforated"\nradii_um = [0, 2, 4, 6]\n'
+                   'layout = "single"\nelectrolytes = ["solid"]\n'
+                   'current_densities_mA_cm2 = [1, 2]\nseparator_um = 4\nconductivity = false\n'
+                   '[geometry]\nsize_um = [12, 8, 8]\nvoxel_size_um = 1.0\n'
+                   'cam_fraction = 0.6\ncbd_fraction = 0.0\nmean_diameter_um = 5.0\n')
+    proc = subprocess.Popen([sys.executable, "-m", "fem_assb.cli", "study", "--config",
+                             str(cfg), "--jobs", "2", "-o", str(tmp_path / "st"),
+                             "--no-plot"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+    def children():
+        out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    deadline = time.time() + 60
+    workers = []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.5)
+        workers = children()
+    assert len(workers) >= 2, "the workers did not start"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 20
+    alive = workers
+    while alive and time.time() < deadline:
+        time.sleep(0.5)
+        alive = [p for p in alive if Path(f"/proc/{p}").exists()
+                 and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2]]
+    assert not alive, f"workers {alive} outlived the study"
+
+
+def test_second_run_on_a_busy_output_directory_is_refused(assb_file, tmp_path):
+    """While a run holds DIR, a discharge or study given -o DIR stops with one line; an
+    earlier run's summary in DIR is removed when a new run starts there."""
+    from fem_assb.locking import locked_output
+
+    out = tmp_path / "busy"
+    with locked_output(out):
+        for args in (["discharge", str(assb_file), "--electrolyte", "solid",
+                      "--current-density", "8"], ["study", "perforated", "--quick"]):
+            r = CliRunner().invoke(main, [*args, "-o", str(out)])
+            assert r.exit_code == 2 and "in use by another run" in r.output, r.output
+    (out / "summary.json").write_text('{"capacity_mAh_cm2": 99}')
+    # a run that stops before its end (cut-off above the rest voltage) leaves no summary
+    r = CliRunner().invoke(main, ["discharge", str(assb_file), "--electrolyte", "solid",
+                                  "--current-density", "8", "--cutoff", "4.9", "-o", str(out)])
+    assert r.exit_code == 2 and "rest voltage" in r.output
+    assert not (out / "summary.json").exists()
+
+
+@pytest.mark.mpi
+def test_error_on_rank_zero_alone_ends_all_ranks(assb_file, tmp_path):
+    """Under `mpiexec -n 2`, an error on rank 0 only (it alone removes an earlier run's
+    summary.json, here a directory it cannot remove) ends both ranks within seconds,
+    with the message printed once."""
+    from mpi4py import MPI
+
+    if MPI.COMM_WORLD.size > 1:
+        pytest.skip("starts its own mpiexec; run from the serial suite")
+    out = tmp_path / "run"
+    (out / "summary.json").mkdir(parents=True)
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    cmd = [str(mpiexec), "-n", "2", sys.executable, "-m", "fem_assb.cli", "discharge",
+           str(assb_file), "--electrolyte", "solid", "--current-density", "8", "-o", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode != 0
+    assert r.stderr.count("summary.json") == 1, r.stderr
+
+
+def test_top_level_entry_points():
+    """`import fem_assb` reaches the main entry points, importing DOLFINx only when a
+    solver entry point is used."""
+    code = ("import sys, fem_assb; s = fem_assb.homogeneous(size_um=(8, 6, 6), "
+            "mean_diameter_um=4); assert 'dolfinx' not in sys.modules; "
+            "assert all(callable(getattr(fem_assb, n)) for n in fem_assb.__all__[1:]); "
+            "assert 'dolfinx' in sys.modules")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr

@@ -2,6 +2,9 @@
 hold), resuming after an interruption, parallel jobs, figures, serial = 2 ranks."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -136,6 +139,7 @@ def test_study_case_serial_equals_parallel(tmp_path_factory):
                 current_densities_mA_cm2=[8])
     out = [tmp_path_factory.mktemp("par"), tmp_path_factory.mktemp("ser")]
     out = MPI.COMM_WORLD.bcast(out, root=0)
+    out[1] = out[1] / f"rank{MPI.COMM_WORLD.rank}"  # each rank's serial run: its own dir
     run_study(cfg, out[0], comm=MPI.COMM_WORLD, progress=False)
     run_study(cfg, out[1], comm=MPI.COMM_SELF, progress=False)
     MPI.COMM_WORLD.barrier()
@@ -168,3 +172,49 @@ def test_maximise_finds_known_optimum_and_resumes(tmp_path):
     np.testing.assert_allclose(r3.x, [0.3, 0.62, 0.8], atol=5e-3)
     assert sum(stick_breaking([0.25, 0.5])) == pytest.approx(1.0)
     assert stick_breaking([0.25, 0.5]) == pytest.approx([0.25, 0.375, 0.375])
+
+
+def test_changed_config_does_not_reuse_old_results(tmp_path):
+    """Finished cases are reused by what determines them, not by name: a new radius in
+    the sweep runs only itself; a changed cut-off is refused (the old rows would stand
+    beside the new ones)."""
+    from fem_assb.studies.runner import StudyMismatch, case_key
+
+    base = dict(radii_um=[0], electrolytes=["solid"], current_densities_mA_cm2=[8],
+                conductivity=False, render=False)
+    cfg = _tiny("perforated", **base)
+    run_study(cfg, tmp_path, comm=MPI.COMM_SELF, progress=False)
+    rows = read_table(tmp_path / "results.csv")
+    assert [r["case_key"] for r in rows] == [case_key(cfg, c) for c in expand(cfg)]
+    wider = _tiny("perforated", **{**base, "radii_um": [0, 4]})
+    calls = []
+    real = runner_mod.run_case
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(runner_mod, "run_case",
+                   lambda c, case, *a, **k: calls.append(case.id) or real(c, case, *a, **k))
+    run_study(wider, tmp_path, comm=MPI.COMM_SELF, progress=False)
+    monkey.undo()
+    assert len(calls) == 1 and "r4" in calls[0]
+    with pytest.raises(StudyMismatch, match="another configuration"):
+        run_study(_tiny("perforated", **base, cutoff_V=3.2), tmp_path, comm=MPI.COMM_SELF,
+                  progress=False)
+    assert len(read_table(tmp_path / "results.csv")) == 2
+
+
+def test_figures_leave_the_matplotlib_backend_alone(perforated_dir, tmp_path):
+    """The library draws on Figure objects: it neither selects a backend nor starts
+    pyplot (a notebook keeps its inline backend)."""
+    code = ("import sys, matplotlib; from fem_assb.viz.study_plots import plot_study; "
+            f"plot_study({str(perforated_dir)!r}, {str(tmp_path)!r}); "
+            "from fem_assb.viz.structure import plot_sections; "
+            "from fem_assb.structure import homogeneous; "
+            "plot_sections(homogeneous(size_um=(8, 6, 6), mean_diameter_um=4), "
+            f"{str(tmp_path / 's.png')!r}); "
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'; "
+            "print(matplotlib.rcParams['backend'])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "MPLBACKEND": "svg"}, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "svg"
+    assert (tmp_path / "structures.png").stat().st_size > 10_000
+    assert (tmp_path / "s.png").stat().st_size > 10_000

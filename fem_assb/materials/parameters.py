@@ -21,7 +21,7 @@ class ParameterError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Table(_Strict):
@@ -46,6 +46,17 @@ Functional = float | str | Table
 Positive = Field(gt=0)
 
 
+def _check_range(model, names, low: float = 0.0, high: float | None = None) -> None:
+    """Constant or tabulated functions ``names`` of ``model`` within (low, high]."""
+    for name in names:
+        f = getattr(model, name)
+        values = f.y if isinstance(f, Table) else [f] if isinstance(f, float) else []
+        for v in values:
+            if not v > low or (high is not None and v > high):
+                bound = f"in ({low:g}, {high:g}]" if high is not None else f"> {low:g}"
+                raise ValueError(f"{name} must be {bound}, got {v:g}")
+
+
 class Operation(_Strict):
     temperature: float = Field(gt=200, lt=400)  # K
     initial_stoichiometry: float = Field(gt=0, lt=1)
@@ -63,6 +74,11 @@ class Cam(_Strict):
     conductivity: Functional
     diffusivity_solid: Functional
 
+    @model_validator(mode="after")
+    def _physical(self):
+        _check_range(self, ("diffusivity_liquid", "conductivity", "diffusivity_solid"))
+        return self
+
 
 class SolidElectrolyte(_Strict):
     conductivity: float = Positive
@@ -78,6 +94,12 @@ class LiquidElectrolyte(_Strict):
     diffusivity: Functional  # m²/s
     transference_number: Functional
     thermodynamic_factor: Functional
+
+    @model_validator(mode="after")
+    def _physical(self):
+        _check_range(self, ("conductivity", "diffusivity", "thermodynamic_factor"))
+        _check_range(self, ("transference_number",), 0.0, 1.0)
+        return self
 
 
 class Cbd(_Strict):
@@ -182,7 +204,9 @@ def _validate(data: dict, source: str) -> Parameters:
         for e in err.errors():
             loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("float", "str",
                                                                                "Table")))
-            lines.append(f"'{loc}': {e['msg']} (got {e.get('input')!r})")
+            got = e.get("input")
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"'{loc}': {msg}" + ("" if isinstance(got, dict) else f" (got {got!r})"))
         raise ParameterError(f"{source}: invalid parameter " + "; ".join(lines)) from None
 
 

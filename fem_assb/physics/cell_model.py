@@ -62,7 +62,7 @@ def film_overpotential(delta, i0, temperature: float, r_film: float, alpha: floa
 class CellModel:
     """Base of the ASSB and LIB models: CAM unknowns, collector, voltage, state.
 
-    Subclasses set ``electrolyte_unknowns`` (functions on the electrolyte submesh, before
+    Subclasses set ``electrolyte_unknowns`` (functions on the electrolyte submesh, after
     V in the block order), implement ``exchange_current``, ``electrolyte_residuals`` and
     ``anode_current``, and may add diagnostics.
     """
@@ -76,7 +76,9 @@ class CellModel:
         p, msh = params, doms.mesh
         self.temperature = p.operation.temperature
         self.Vc = fem.functionspace(doms.cam, ("Lagrange", 1))
-        self.Vs = fem.functionspace(doms.solid, ("Lagrange", 1))
+        # Φ_s on the CAM alone (ASSB) shares c_s's space: one dof map, not two
+        self.Vs = self.Vc if doms.solid is doms.cam else fem.functionspace(
+            doms.solid, ("Lagrange", 1))
         self.R = fem.functionspace(msh, basix.ufl.real_element(
             msh.basix_cell(), (), dtype=dolfinx.default_scalar_type))
         self.c, self.c_old = fem.Function(self.Vc, name="c_s"), fem.Function(self.Vc)
@@ -149,14 +151,17 @@ class CellModel:
                + FARADAY * diffusivity(x) * ufl.inner(ufl.grad(c), ufl.grad(vc)) * cam)
         F_s = j_coll * vs * ds(COLLECTOR)
         for phase, sigma in solid_conductivities.items():
-            s = sigma(x) if phase == CAM else sigma
-            F_s += s * ufl.inner(ufl.grad(phi_s), ufl.grad(vs)) * dx(phase)
+            if phase == CAM:
+                F_s += sigma(x) * ufl.inner(ufl.grad(phi_s), ufl.grad(vs)) * dx(phase)
+            else:  # constant σ: one point is exact for the constant integrand
+                F_s += sigma * ufl.inner(ufl.grad(phi_s), ufl.grad(vs)) * dx(phase, degree=0)
         A, A_coll = d.cross_section, d.collector_area
         F_V = (j_coll - self.current * A / A_coll) * q * ds(COLLECTOR)
-        self.residuals = [F_c, F_s, *self.electrolyte_residuals(), F_V]
-        self.unknowns = [c, phi_s, *self.electrolyte_unknowns, V]
+        # V next to Φ_s: the solver's groups (Φ_s with V, ...) are contiguous blocks
+        self.residuals = [F_c, F_s, F_V, *self.electrolyte_residuals()]
+        self.unknowns = [c, phi_s, V, *self.electrolyte_unknowns]
         # potentials relative to v_ref (for the predictor)
-        self.referenced = [False, True] + [False] * len(self.electrolyte_unknowns) + [True]
+        self.referenced = [False, True, True] + [False] * len(self.electrolyte_unknowns)
         em = d.entity_maps
         self.interface = NodalInterface(self)
         self.diagnostics = {

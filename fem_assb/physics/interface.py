@@ -171,25 +171,19 @@ class NodalInterface:
             n = acc.index_map.size_local
             arr[owned[k]: owned[k] + n] += acc.array[:n]
 
-    def add_jacobian(self, A: PETSc.Mat) -> None:
-        """A += ∂(interface terms)/∂u, in the block layout's local numbering; assembles A."""
+    def add_jacobian(self, jac) -> None:
+        """jac += ∂(interface terms)/∂u and assemble it; ``jac`` adds entries by unknown
+        block in local dof numbers (``add_local(i, j, rows, cols, values)``, ``mat``)."""
         if self.dofs.shape[0]:
             _, grads = self.current_and_derivatives()
-            local = _local_offsets(self.model)
-            rows, cols, vals = [], [], []
             for k, sign in self.rows.items():
                 rdof = self.dofs[:, self.args.index(k)]
                 for j, a in enumerate(self.args):
                     cdof = self.dofs[:, j]
                     keep = ~(self._bc_masks[k][rdof] | self._bc_masks[a][cdof])
-                    rows.append(local[k] + rdof[keep])
-                    cols.append(local[a] + cdof[keep])
-                    vals.append(sign * self.weight[keep] * grads[j][keep])
-            R = np.concatenate(rows).astype(PETSc.IntType).reshape(-1, 1)
-            C = np.concatenate(cols).astype(PETSc.IntType).reshape(-1, 1)
-            V = np.concatenate(vals).astype(PETSc.ScalarType).reshape(-1, 1)
-            A.setValuesLocalRCV(R, C, V, addv=PETSc.InsertMode.ADD_VALUES)
-        A.assemble()
+                    jac.add_local(k, a, rdof[keep], cdof[keep],
+                                  sign * self.weight[keep] * grads[j][keep])
+        jac.mat.assemble()
 
     def pattern_pairs(self, i: int, j: int) -> np.ndarray | None:
         """(n, 2) local (row dof, column dof) pairs the interface adds to block (i, j)."""
@@ -198,16 +192,6 @@ class NodalInterface:
         pairs = np.stack([self.dofs[:, self.args.index(i)], self.dofs[:, self.args.index(j)]],
                          axis=1)
         return np.unique(pairs, axis=0)
-
-
-def _local_offsets(model) -> dict:
-    """Start of each unknown's local (owned + ghost) dofs in the block layout."""
-    out, start = {}, 0
-    for k, u in enumerate(model.unknowns):
-        im = u.function_space.dofmap.index_map
-        out[k] = start
-        start += (im.size_local + im.num_ghosts) * u.function_space.dofmap.index_map_bs
-    return out
 
 
 def _owned_offsets(model) -> dict:

@@ -47,11 +47,11 @@ from fem_assb.structure.phases import CAM, CBD, ELECTROLYTE, SEPARATOR
 class LiquidCellModel(CellModel):
     """Unknowns, residual forms and diagnostics of the LIB cell."""
 
-    fields = ("c", "phi_s", "c_e", "phi_e", "V")
-    splits = {"c": (0,), "phi_s": (1, 4), "c_e": (2,), "phi_e": (3,)}
+    fields = ("c", "phi_s", "V", "c_e", "phi_e")
+    splits = {"c": (0,), "phi_s": (1, 2), "c_e": (3,), "phi_e": (4,)}
     # the interface current's arguments (c_s, Φ_s, Φ_e, c_e) and the signs of W i
-    interface_arguments = (0, 1, 3, 2)
-    interface_rows = {0: 1.0, 1: 1.0, 3: -1.0}
+    interface_arguments = (0, 1, 4, 3)
+    interface_rows = {0: 1.0, 1: 1.0, 4: -1.0}
 
     def __init__(self, doms: CellDomains, params: Parameters, current_density: float):
         super().__init__(doms, params, current_density)

@@ -39,12 +39,12 @@ __all__ = ["SolidCellModel", "film_overpotential"]
 class SolidCellModel(CellModel):
     """Unknowns, residual forms and diagnostics of the ASSB cell."""
 
-    fields = ("c", "phi_s", "phi_e", "V")  # the blocks of the coupled system, in order
+    fields = ("c", "phi_s", "V", "phi_e")  # the blocks of the coupled system, in order
     # field-split groups (iterative solver): V is stiffly tied to Φ_s at the collector
-    splits = {"c": (0,), "phi_s": (1, 3), "phi_e": (2,)}
+    splits = {"c": (0,), "phi_s": (1, 2), "phi_e": (3,)}
     # the interface current's arguments (c_s, Φ_s, Φ_e) and the signs of W i per residual
-    interface_arguments = (0, 1, 2)
-    interface_rows = {0: 1.0, 1: 1.0, 2: -1.0}
+    interface_arguments = (0, 1, 3)
+    interface_rows = {0: 1.0, 1: 1.0, 3: -1.0}
     # unknown fields per voxel of each phase (c_s, Φ_s on CAM; Φ_e on the SE): the
     # x-slabs of a parallel mesh balance this work, not the voxel count
     phase_weights = {CAM: 2.0, ELECTROLYTE: 1.0, SEPARATOR: 1.0}
@@ -79,7 +79,11 @@ class SolidCellModel(CellModel):
         ve = ufl.TestFunction(self.Ve)
         sigma_e = p.solid_electrolyte.conductivity
         # − w i on Γ: vertex by vertex (``interface``)
-        F_e = sigma_e * ufl.inner(ufl.grad(self.phi_e), ufl.grad(ve)) * d.dx(ELECTROLYTE_PHASES)
+        # a constant-coefficient P1 Laplacian: its integrand is constant per cell, one
+        # point integrates it exactly (4 points cost 4x, measured 84 -> ~30 ms per Jacobian
+        # at 4e4 voxels)
+        F_e = sigma_e * ufl.inner(ufl.grad(self.phi_e), ufl.grad(ve)) * d.dx(
+            ELECTROLYTE_PHASES, degree=0)
         self.bcs = []
         if p.anode.kinetics == "ideal":
             dofs = fem.locate_dofs_geometrical(self.Ve, lambda xx: np.isclose(xx[0], 0.0))

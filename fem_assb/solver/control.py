@@ -50,8 +50,11 @@ class StepControl:
     predictor: bool = True  # start Newton from the linear extrapolation of the last steps
     depletion: float = 0.01  # LIB: stop when min c_e < depletion × c_e0
     # stop when the voltage, extrapolated linearly from the last two steps, reaches the
-    # cut-off within steep_end × t (the near-vertical end costs many tiny steps and adds
-    # < steep_end of the capacity); 0 resolves the end step by step
+    # the last step lands on the cut-off (a step past it is redone to the crossing of the
+    # chord, Illinois-weighted); the run ends once the crossing lies within steep_end/2 × t
+    # of the last state (found from that chord or, before any step past it, from the
+    # slope), so that state, profiles and fields are those of the reported capacity to
+    # ~steep_end/2; 0 resolves the end step by step
     steep_end: float = 1e-3
 
     def tightened(self, factor: float) -> StepControl:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -37,6 +38,11 @@ __all__ = ["DischargeError", "DischargeResult", "StepControl", "run_discharge"]
 
 class DischargeError(ValueError):
     """Invalid discharge input (cut-off above rest voltage, non-positive current, ...)."""
+
+
+# stop reasons of a finished discharge, or of one ended at the requested time (the others:
+# 'solver_failed', 'max_steps')
+COMPLETE_REASONS = ("cutoff", "electrolyte_depleted", "cam_saturated", "max_time")
 
 
 @dataclass
@@ -63,28 +69,23 @@ class DischargeResult:
     salt_balance_error: float | None = None  # LIB: max |salt − salt0| / salt0 over the steps
     min_electrolyte_concentration_mol_m3: float | None = None  # LIB: lowest nodal c_e
     curve: dict = field(default_factory=dict, repr=False)
+    provenance: dict = field(default_factory=dict, repr=False)  # ``fem_assb.provenance``
+
+    @property
+    def complete(self) -> bool:
+        """Did the run end where a discharge ends (cut-off voltage, depleted
+        electrolyte, the requested time), not by a solver failure or the step limit?"""
+        return self.stop_reason in COMPLETE_REASONS
 
     def summary(self) -> dict:
+        """The result as a dict for strict JSON: non-finite numbers become None."""
         d = asdict(self)
         d.pop("curve")
+        d = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+             for k, v in d.items()}
+        d["complete"] = self.complete
+        d["provenance"] = d.pop("provenance")  # last: the numbers first
         return d
-
-
-def _set_field_splits(problem, model, comm) -> None:
-    """Index sets of the model's field-split groups in DOLFINx's 'mpi' block layout: on
-    each rank the owned dofs of block 0, then block 1, ...; the rank's offset sums the
-    blocks' offsets."""
-    spaces = [u.function_space for u in model.unknowns]
-    sizes = [V.dofmap.index_map.size_local * V.dofmap.index_map_bs for V in spaces]
-    start = sum(V.dofmap.index_map.local_range[0] * V.dofmap.index_map_bs for V in spaces)
-    blocks = []
-    for n in sizes:
-        blocks.append(np.arange(start, start + n, dtype=PETSc.IntType))
-        start += n
-    splits = [(name, PETSc.IS().createGeneral(np.concatenate([blocks[b] for b in group]),
-                                              comm=comm))
-              for name, group in model.splits.items()]
-    problem.solver.getKSP().getPC().setFieldSplitIS(*splits)
 
 
 def _convergence_test(scale: float, rtol: float = 1e-10, atol: float = 1e-12,
@@ -94,6 +95,8 @@ def _convergence_test(scale: float, rtol: float = 1e-10, atol: float = 1e-12,
     Converged when ‖F‖ < atol·scale or ‖F‖ < rtol·‖F0‖, or when ‖F‖ is already below
     floor·scale and stops decreasing (the rounding floor of the residual). Diverged after
     ``test.max_it`` iterations (an attribute: the caller may change it between solves).
+    ``test.converged(snes)`` judges a finished solve (a line search that fails below the
+    floor counts as converged).
     """
     R = PETSc.SNES.ConvergedReason
     hist: dict = {}
@@ -117,7 +120,35 @@ def _convergence_test(scale: float, rtol: float = 1e-10, atol: float = 1e-12,
         return R.ITERATING
 
     test.max_it = max_it
+
+    def converged(snes) -> bool:
+        """The solve converged, or its line search failed at the rounding floor (a
+        residual below floor·scale that no step can lower: the solution)."""
+        reason = snes.getConvergedReason()
+        return reason > 0 or (reason == R.DIVERGED_LINE_SEARCH
+                              and snes.getFunctionNorm() < floor * scale)
+
+    test.converged = converged
     return test
+
+
+MAX_LANDING_ATTEMPTS = 12  # landing solves before the chord's crossing is taken as the end
+LANDING_TOLERANCE = 1e-3  # V: a step this close below the cut-off ends the run on it
+# the run ends when the cut-off is located within this share of ``steep_end`` × t of the
+# last state (its capacity then within ~steep_end/2 of the reported one)
+LANDING_SHARE = 0.5
+
+
+def _chord_crossing(t_lo: float, f_lo: float, t_hi: float, f_hi: float) -> float:
+    """Where the chord from (t_lo, f_lo > 0) to (t_hi, f_hi < 0) crosses zero."""
+    return t_lo + (t_hi - t_lo) * f_lo / (f_lo - f_hi) if f_lo != f_hi else t_hi
+
+
+def _landing_target(t: float, f: float, land: dict) -> float:
+    """The next attempt's end time: the crossing of the chord from the state (t, f) to
+    the last attempt past the cut-off, each end's f weighted (Illinois: an end that kept
+    its place twice counts half, so that regula falsi does not stall on a curved end)."""
+    return _chord_crossing(t, land["w_lo"] * f, land["t"], land["w_hi"] * land["f"])
 
 
 def _identity(model, theoretical_capacity: float, cutoff: float) -> dict:
@@ -167,7 +198,7 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
                   max_steps: int = 2000, fields_every: int | None = None,
                   max_time: float | None = None, solver=None,
                   checkpoint_every: int | None = None, checkpoint_minutes: float | None = None,
-                  resume: bool = False) -> DischargeResult:
+                  resume: bool = False, provenance: dict | None = None) -> DischargeResult:
     """Discharge ``model`` at its current density down to ``cutoff`` (V).
 
     Args:
@@ -185,6 +216,8 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
             every N accepted steps and/or M minutes of wall time (needs ``output``).
         resume: continue from ``output/checkpoint`` (same structure, current, cut-off,
             rank count; a clear ``CheckpointError`` otherwise).
+        provenance: where the run comes from (``fem_assb.provenance.record``), kept in
+            the result and summary.json.
     """
     ctl_settings = control or StepControl()
     settings = solver if solver is not None else model.params.solver
@@ -223,14 +256,15 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         linear, tuple(model.splits), settings.ksp_rtol, dict(settings.petsc_options),
         voltage_group=v_group,
         voltage_couplings=model.collector_dof_count() if linear == "iterative" else 0),
-        eliminate_interface=settings.interface_elimination)
+        eliminate_interface=settings.interface_elimination,
+        split_groups=model.splits if linear == "iterative" else None)
     snes = problem.solver
     release_free_memory()  # the set-up's freed heap, before the solver maps its own
     converged = _convergence_test(current * area, rtol=settings.newton_rtol,
                                   atol=settings.newton_atol, max_it=ctl_settings.max_newton)
     snes.setConvergenceTest(converged)
     if linear == "iterative":
-        _set_field_splits(problem, model, comm)
+        problem.set_field_splits()
 
     # the run's state: curve, counters, conservation diagnostics
     li0 = model.integral("lithium_mol")
@@ -276,7 +310,14 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
     reason = "max_steps"
     while run["steps"] < max_steps:
         t = run["t"]
-        dt = ctl.dt if max_time is None else min(ctl.dt, max_time - t)
+        # landing on the cut-off: time t and f = V − cut-off < 0 of the last attempt past
+        # it, and the Illinois weights of the two ends' f (see ``_landing_target``)
+        land = run.get("landing")
+        if land is not None:
+            dt = _landing_target(t, run["volts"][-1] - cutoff, land) - t
+        else:
+            dt = ctl.dt
+        dt = dt if max_time is None else min(dt, max_time - t)
         ctl.dt = dt
         model.recenter()
         saved = model.state()
@@ -298,16 +339,38 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         # the work done, rejected steps included
         run["newton"] += its
         run["linear"] += snes.getLinearSolveIterations()
-        ok = snes.getConvergedReason() > 0
+        ok = converged.converged(snes)
         v_new = model.cell_voltage() if ok else float("nan")
         ok = ok and np.isfinite(v_new)
+        # past the cut-off by more than LANDING_TOLERANCE (the first step's instantaneous
+        # drop excepted): not a step but a bound of the crossing; the state goes back and
+        # the next attempt aims at the crossing
+        past = ok and run["steps"] > 0 and v_new < cutoff - LANDING_TOLERANCE
         # the first step's ohmic/kinetic drop is instantaneous: never reject it for size
-        big_jump = (ok and run["steps"] > 0
+        big_jump = (ok and not past and run["steps"] > 0
                     and abs(v_new - run["volts"][-1]) > ctl_settings.max_voltage_step
                     and dt > 4 * ctl_settings.min_dt)
-        if not ok or big_jump:
+        if not ok or big_jump or past:
             model.restore(saved)
             run["rejected"] += 1
+            if past:  # the far end moves; the state stays (its weight halves if again)
+                again = land is not None and land["last"] == "past"
+                land = run["landing"] = {"t": t + dt, "f": v_new - cutoff, "w_hi": 1.0,
+                                         "w_lo": 0.5 * land["w_lo"] if again else 1.0,
+                                         "last": "past"}
+                run["landings"] = run.get("landings", 0) + 1
+                t_cross = _chord_crossing(t, run["volts"][-1] - cutoff, land["t"], land["f"])
+                near = t_cross - t <= LANDING_SHARE * ctl_settings.steep_end * t
+                if near or run["landings"] > MAX_LANDING_ATTEMPTS:  # state at the cut-off
+                    run["end"] = t_cross
+                    reason = "cutoff"
+                    break
+                continue
+            if land is not None:  # a landing attempt failed: end at the chord's crossing
+                run["end"] = _chord_crossing(t, run["volts"][-1] - cutoff, land["t"],
+                                             land["f"])
+                reason = "cutoff"
+                break
             if not ctl.failed():
                 reason = "solver_failed"
                 break
@@ -320,7 +383,8 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
                             slope=(v_new - run["volts"][-1]) / dt, t=t + dt)
         # the first step's drop is no slope: it does not limit the next step
         dv = v_new - run["volts"][-1] if run["steps"] > 0 else None
-        if not ctl.judge(t, its, err, dv=dv):
+        # landing steps are accepted as they come (they only shorten the last step)
+        if land is None and not ctl.judge(t, its, err, dv=dv):
             model.restore(saved)
             run["rejected"] += 1
             continue
@@ -349,17 +413,26 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
                                   abs(model.integral("salt_mol") - salt0) / salt0)
             run["min_ce"] = min(run["min_ce"], model.minimum(model.c_e))
         times, volts = run["times"], run["volts"]
-        if v_new <= cutoff:
+        if v_new <= cutoff:  # landed (within LANDING_TOLERANCE), or the first step
             reason = "cutoff"
             break
-        if ctl_settings.steep_end > 0 and len(times) >= 3 and volts[-1] < volts[-2]:
+        if land is not None:  # a landing step short of the cut-off: the chord to the
+            # attempt past it says how far it still is; the state moved, the far end
+            # stayed (its weight halves if again: the next chord turns towards it)
+            t_cut = _chord_crossing(t, v_new - cutoff, land["t"], land["f"])
+            again = land["last"] == "step"
+            land.update(w_lo=1.0, w_hi=0.5 * land["w_hi"] if again else 1.0, last="step")
+            run["landings"] += 1
+        elif ctl_settings.steep_end > 0 and len(times) >= 3 and volts[-1] < volts[-2]:
             slope = (volts[-2] - volts[-1]) / (times[-1] - times[-2])  # V/s
             t_cut = t + (v_new - cutoff) / slope
-            if t_cut - t < ctl_settings.steep_end * t:
-                times.append(t_cut)
-                volts.append(cutoff)
-                reason = "cutoff"
-                break
+        else:
+            t_cut = float("inf")
+        near = t_cut - t < LANDING_SHARE * ctl_settings.steep_end * t  # state at the cut-off
+        if near or run.get("landings", 0) > MAX_LANDING_ATTEMPTS:
+            run["end"] = t_cut
+            reason = "cutoff"
+            break
         if liquid and run["min_ce"] < ctl_settings.depletion * c_e0:
             reason = "electrolyte_depleted"
             if rank0:
@@ -389,6 +462,8 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         fields.close()
     if bar is not None:
         bar.close()
+    if reason == "cutoff" and run.get("end") is not None:  # the located end point
+        writer.row(run["end"], current * run["end"] / MAH_PER_CM2, cutoff, 0)
     writer.close()
 
     t = run["t"]
@@ -396,7 +471,10 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
     li_expected = current * t * area / FARADAY
     li_err = abs(li_gain - li_expected) / li_expected if li_expected > 0 else 0.0
     times_a, volts_a = np.array(run["times"]), np.array(run["volts"])
-    if reason == "cutoff" and len(times_a) >= 2:  # interpolate the end point
+    if reason == "cutoff" and run.get("end") is not None:  # the located end point
+        times_a, volts_a = np.append(times_a, run["end"]), np.append(volts_a, cutoff)
+    elif reason == "cutoff" and len(times_a) >= 2:  # the first step, or one landed within
+        # LANDING_TOLERANCE below the cut-off: the crossing interpolated
         t0, t1, v0, v1 = times_a[-2], times_a[-1], volts_a[-2], volts_a[-1]
         t_end = t0 + (t1 - t0) * (v0 - cutoff) / (v0 - v1) if v0 != v1 else t1
         times_a[-1], volts_a[-1] = t_end, cutoff
@@ -420,8 +498,10 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
         min_electrolyte_concentration_mol_m3=run["min_ce"],
         curve={"time_s": times_a.tolist(), "capacity_mAh_cm2": q_curve.tolist(),
                "voltage_V": volts_a.tolist(), "newton_iterations": run["newton_per_step"],
-               "step_errors": [h[3] for h in ctl.history]})
+               "step_errors": [h[3] for h in ctl.history]},
+        provenance=dict(provenance or {}))
     problem.destroy()
     if out is not None and rank0:
-        (out / "summary.json").write_text(json.dumps(res.summary(), indent=2))
+        (out / "summary.json").write_text(json.dumps(res.summary(), indent=2,
+                                                     allow_nan=False))
     return res

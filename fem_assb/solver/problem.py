@@ -15,7 +15,8 @@ from dolfinx.fem.forms import extract_function_spaces as _spaces
 
 from fem_assb._dolfinx import PETSc, dolfinx, fem
 from fem_assb.solver.elimination import InterfaceElimination
-from fem_assb.solver.jacobian import jacobian_matrix
+from fem_assb.solver.heap import release_free_memory
+from fem_assb.solver.jacobian import JacobianMatrix
 
 _petsc = dolfinx.fem.petsc
 _ghost_update = dolfinx.la.petsc._ghost_update
@@ -29,7 +30,7 @@ class CoupledProblem:
     """
 
     def __init__(self, model, prefix: str, petsc_options: dict | None = None,
-                 eliminate_interface: bool = True):
+                 eliminate_interface: bool = True, split_groups: dict | None = None):
         em = model.doms.entity_maps
         self.u = model.unknowns
         self.bcs = list(model.bcs)
@@ -37,14 +38,14 @@ class CoupledProblem:
         self.J = fem.form(derivative_block(model.residuals, model.unknowns), entity_maps=em)
         spaces = [u.function_space for u in self.u]
         self.interface = model.interface
-        self.A = jacobian_matrix(self.J, spaces, self.interface, model.doms.mesh.comm,
-                                 f"{prefix}A_")
+        # one AIJ matrix, or a nest of the field split's groups (iterative solver)
+        self.jacobian = JacobianMatrix(self.J, spaces, self.interface, model.doms.mesh.comm,
+                                       split_groups, f"{prefix}A_")
+        self.A = self.jacobian.mat
         self.b = _petsc.create_vector(_spaces(self.F), kind="mpi")
         self.x = _petsc.create_vector(_spaces(self.F), kind="mpi")
         self._blocks = self.b.getAttr("_blocks")
         snes = self.solver = PETSc.SNES().create(self.A.comm)
-        self._is = _cpp.la.petsc.create_index_sets(
-            [(V.dofmaps[0].index_map, V.dofmaps[0].index_map_bs) for V in spaces])
         snes.setJacobian(self._jacobian, self.A, None)
         self._reuse = {prefix + k for k, v in (petsc_options or {}).items()
                        if k.endswith("pc_gamg_reuse_interpolation")
@@ -82,30 +83,37 @@ class CoupledProblem:
         blocks' first: a memory peak of several matrices' size)."""
         _ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
         _petsc.assign(x, self.u)
-        A.zeroEntries()
+        jac = self.jacobian
+        jac.mat.zeroEntries()
         bcs = [bc._cpp_object for bc in self.bcs]
         for i, row in enumerate(self.J):
             for j, a in enumerate(row):
-                if a is None:
+                sub = None if a is None else jac.local_block(i, j)
+                if sub is None:
                     continue
-                sub = A.getLocalSubMatrix(self._is[i], self._is[j])
                 _cpp.fem.petsc.assemble_matrix(sub, a._cpp_object, pack_constants(a),
                                                pack_coefficients(a), bcs, True)
-                A.restoreLocalSubMatrix(self._is[i], self._is[j], sub)
-        A.assemble(PETSc.Mat.AssemblyType.FLUSH)
+                jac.restore_local_block(i, j, sub)
+        jac.mat.assemble(PETSc.Mat.AssemblyType.FLUSH)
         if bcs:
             for i, row in enumerate(self.J):
-                a = row[i]
-                sub = A.getLocalSubMatrix(self._is[i], self._is[i])
-                _cpp.fem.petsc.insert_diagonal(sub, a.function_spaces[0], bcs, 1.0)
-                A.restoreLocalSubMatrix(self._is[i], self._is[i], sub)
-        self.interface.add_jacobian(A)  # assembles A
+                sub = jac.local_block(i, i)
+                _cpp.fem.petsc.insert_diagonal(sub, row[i].function_spaces[0], bcs, 1.0)
+                jac.restore_local_block(i, i, sub)
+        self.interface.add_jacobian(jac)  # assembles the matrix
+
+    def set_field_splits(self) -> None:
+        """Give the field split (the KSP's PC) the groups' index sets."""
+        self.solver.getKSP().getPC().setFieldSplitIS(*self.jacobian.split_index_sets())
 
     def _refresh_preconditioner(self, snes, it: int) -> None:
         """GAMG's interpolation is rebuilt at the first Newton iteration of each solve and
         reused in the others where the options ask for reuse (PETSc alone keeps the first
         one for the whole run: 2-5x the Krylov iterations late in a discharge, when the
-        interface coupling has grown)."""
+        interface coupling has grown). Before a rebuild the old hierarchy is freed (PCReset
+        and the heap trimmed): otherwise old and new levels coexist during the set-up, the
+        run's memory peak (measured: -100 MiB per rank at 1.2e5 voxels per rank, same
+        Krylov iterations)."""
         if not self._reuse or it > 1:  # iteration 0 rebuilds, 1 turns reuse back on
             return
         pc = snes.getKSP().getPC()
@@ -114,14 +122,20 @@ class CoupledProblem:
         except PETSc.Error:  # not set up yet: the first set-up builds everything anyway
             return
         opts = PETSc.Options()
+        freed = False
         for ksp in subs:
             sub = ksp.getPC()
             if sub.getType() != "gamg":  # not set up yet, or not GAMG
                 continue
             key = f"{sub.getOptionsPrefix()}pc_gamg_reuse_interpolation"
             if key in self._reuse:
+                if it == 0:
+                    sub.reset()
+                    freed = True
                 opts[key] = it > 0
                 sub.setFromOptions()
+        if freed:
+            release_free_memory()
 
     def solve(self) -> None:
         """Newton from the present values of the unknowns; results back in them."""
@@ -133,8 +147,9 @@ class CoupledProblem:
     def destroy(self) -> None:
         if self.elimination is not None:
             self.elimination.destroy()
-        for obj in (self.solver, self.A, self.b, self.x):
+        for obj in (self.solver, self.b, self.x):
             obj.destroy()
+        self.jacobian.destroy()
         opts = PETSc.Options()
         for k in self._options:
             opts.delValue(k)

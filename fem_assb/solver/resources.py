@@ -21,10 +21,11 @@ from fem_assb.solver.discharge import DischargeError
 GIB = 2**30
 # measured: 106 × 60 × 60 µm cell + 25 µm separator (4.7e5 voxels), 2 ranks, a full
 # 8 mA/cm² discharge (benchmarks/results/default_structure_*_8mA_2ranks.json): ASSB peak
-# 3.86 GiB, LIB 5.37 GiB (both ranks), i.e. 8.1 and 11.5 kB per voxel beyond the
-# 160 MiB of each process, with x-slabs balanced by unknowns (equal voxels: the
-# collector side's rank held ~20 % more)
-BYTES_PER_VOXEL = {"solid": 8200, "liquid": 11800}  # all ranks together
+# 3.16 GiB (1.62 GiB on the larger rank; 3.86 before the nested Jacobian and the GAMG
+# reset), i.e. 6.5 kB per voxel beyond the 160 MiB of each process, with x-slabs
+# balanced by unknowns; LIB 5.37 GiB, 11.5 kB per voxel (measured before those changes:
+# an upper bound)
+BYTES_PER_VOXEL = {"solid": 6600, "liquid": 11800}  # all ranks together
 BASE_BYTES_PER_RANK = 160 * 2**20  # Python + DOLFINx + PETSc + compiled forms
 IMBALANCE = 1.05  # the heaviest rank over the mean (ranks > 1)
 # wall time per voxel and Newton iteration on one rank-core (the study-size runs on 2

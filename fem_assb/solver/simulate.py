@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fem_assb import provenance
 from fem_assb._dolfinx import MPI
 from fem_assb.constants import MA_PER_CM2
+from fem_assb.locking import one_run_per_output
 from fem_assb.materials import Parameters, default_parameters
 from fem_assb.materials.mass import areal_mass
 from fem_assb.mesh import build_mesh
@@ -20,6 +22,7 @@ from fem_assb.structure import assemble_cell
 from fem_assb.structure.voxels import VoxelStructure
 
 
+@one_run_per_output
 def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
               electrolyte: str = "solid", params: Parameters | None = None,
               cutoff_V: float | None = None, separator_um: float | None = None,
@@ -58,11 +61,20 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
     if electrolyte == "liquid" and p.anode.kinetics == "ideal":
         raise DischargeError("anode.kinetics = 'ideal' is only available for the solid "
                              "electrolyte; the LIB anode uses Butler–Volmer kinetics")
-    if not current_density_mA_cm2 > 0:
+    if not (np.isfinite(current_density_mA_cm2) and current_density_mA_cm2 > 0):
         raise DischargeError(
-            f"current density must be > 0 mA/cm², got {current_density_mA_cm2}")
-    cutoff = p.operation.cutoff_voltage if cutoff_V is None else float(cutoff_V)
-    sep = p.separator.thickness_um if separator_um is None else float(separator_um)
+            f"current density must be a finite value > 0 mA/cm², got {current_density_mA_cm2}")
+    # the cut-off and the separator pass the parameter set's validation (range, finite)
+    overrides = {}
+    if cutoff_V is not None:
+        overrides["operation"] = {"cutoff_voltage": cutoff_V}
+    if separator_um is not None:
+        overrides["separator"] = {"thickness_um": separator_um}
+    if overrides:
+        p = p.updated(overrides, "cut-off voltage (V) / separator thickness (µm)")
+    cutoff, sep = p.operation.cutoff_voltage, p.separator.thickness_um
+    if not (isinstance(refine, int | np.integer) and refine >= 1):
+        raise DischargeError(f"refine must be an integer >= 1, got {refine}")
     cell = assemble_cell(cathode, sep, electrolyte)
     q_theo = cathode.theoretical_capacity(p)
     need = check_memory(int(np.count_nonzero(cell.labels)) * refine**3, electrolyte, comm)
@@ -74,11 +86,18 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
     doms = cell_domains(vm)
     model = Model(doms, p, current_density_mA_cm2 * MA_PER_CM2)
     mass = areal_mass(cell, p, electrolyte, q_theo)
+    origin = provenance.record(p, cathode, comm.size)
+    if output is not None and comm.rank == 0:
+        if not resume:  # an earlier run's results must not pass for this run's
+            for name in STALE_OUTPUTS:
+                (Path(output) / name).unlink(missing_ok=True)
+        # the resolved parameter set of the run
+        (Path(output) / "parameters.json").write_text(p.model_dump_json(indent=2))
     res = run_discharge(model, q_theo, cutoff, mass, output=output, control=control,
                         progress=progress, linear=linear, fields_every=fields_every,
                         max_time=max_time_s, checkpoint_every=checkpoint_every,
                         checkpoint_minutes=checkpoint_minutes, resume=resume,
-                        max_steps=max_steps)
+                        max_steps=max_steps, provenance=origin)
     res.curve["utilisation_x_um"], res.curve["utilisation"] = utilisation_profile(model, cell)
     profiles = {"x_um": res.curve["utilisation_x_um"],
                 "cam_utilisation": res.curve["utilisation"]}
@@ -94,6 +113,9 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
         render_fields(model, Path(output) / "fields.png")
     return res
 
+
+# files of a finished run, removed when a new run (not a resume) starts in the directory
+STALE_OUTPUTS = ("summary.json", "profiles.json", "fields.png")
 
 MIN_SLAB_PLANES = 4  # thinner x-slabs: ghost layers dominate, use the graph partitioner
 

@@ -7,7 +7,7 @@ import numpy as np
 from fem_assb.constants import UM
 from fem_assb.structure.modify import to_solid_electrolyte
 from fem_assb.structure.phases import CAM, SEPARATOR
-from fem_assb.structure.voxels import StructureError, VoxelStructure
+from fem_assb.structure.voxels import MAX_VOXELS, StructureError, VoxelStructure
 
 ELECTROLYTES = ("solid", "liquid")
 
@@ -23,8 +23,9 @@ def assemble_cell(cathode: VoxelStructure, separator_um: float = 25.0,
     """
     if electrolyte not in ELECTROLYTES:
         raise StructureError(f"electrolyte must be one of {ELECTROLYTES}, got '{electrolyte}'")
-    if separator_um < 0:
-        raise StructureError(f"separator thickness must be >= 0 µm, got {separator_um}")
+    if not np.isfinite(separator_um) or separator_um < 0:
+        raise StructureError(f"separator thickness must be a finite length >= 0 µm, "
+                             f"got {separator_um}")
     if np.any(cathode.labels == SEPARATOR):
         raise StructureError("structure already contains a separator (label 4)")
     cathode.require_phases("cam")
@@ -35,6 +36,11 @@ def assemble_cell(cathode: VoxelStructure, separator_um: float = 25.0,
     n_sep = int(round(separator_um * UM / cathode.voxel_size))
     if separator_um > 0 and n_sep == 0:
         n_sep = 1
+    if (n_sep + cathode.shape[0]) * cathode.shape[1] * cathode.shape[2] > MAX_VOXELS:
+        raise StructureError(
+            f"a {separator_um:g} µm separator at {cathode.voxel_size / UM:g} µm voxels is "
+            f"{n_sep:,} voxel planes: the cell would exceed {MAX_VOXELS:,} voxels (check "
+            "the voxel size, in m, and the separator thickness, in µm)")
     sep = np.full((n_sep,) + cathode.shape[1:], SEPARATOR, dtype=np.uint8)
     labels = np.concatenate([sep, cathode.labels], axis=0)
     return cathode.copy(labels, cell=True, electrolyte=electrolyte, separator_voxels=n_sep,

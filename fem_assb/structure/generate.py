@@ -22,7 +22,7 @@ from scipy import ndimage
 
 from fem_assb.constants import UM
 from fem_assb.structure.phases import CAM, CBD, ELECTROLYTE
-from fem_assb.structure.voxels import StructureError, VoxelStructure
+from fem_assb.structure.voxels import StructureError, VoxelStructure, box_shape
 
 
 def _check_fractions(cam_fraction: float, cbd_fraction: float) -> None:
@@ -109,11 +109,11 @@ def homogeneous(size_um=(106.0, 60.0, 60.0), voxel_size_um: float = 1.0,
         seed: random seed; the same seed gives the same structure.
     """
     _check_fractions(cam_fraction, cbd_fraction)
-    if voxel_size_um <= 0:
-        raise StructureError(f"voxel_size_um must be positive, got {voxel_size_um}")
-    if mean_diameter_um <= 0 or diameter_std_um < 0:
-        raise StructureError("mean_diameter_um must be > 0 and diameter_std_um >= 0")
-    shape = tuple(max(1, int(round(s / voxel_size_um))) for s in size_um)
+    shape = box_shape(size_um, voxel_size_um)
+    if not (np.isfinite(mean_diameter_um) and mean_diameter_um > 0
+            and np.isfinite(diameter_std_um) and diameter_std_um >= 0):
+        raise StructureError("mean_diameter_um must be > 0 and diameter_std_um >= 0 "
+                             f"(finite), got {mean_diameter_um}, {diameter_std_um}")
     total = int(np.prod(shape))
     rng = np.random.default_rng(seed)
 

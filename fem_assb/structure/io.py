@@ -13,11 +13,23 @@ Supported files:
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from fem_assb.structure.voxels import StructureError, VoxelStructure, validate_labels
+from fem_assb.structure.voxels import MAX_VOXELS, StructureError, VoxelStructure, validate_labels
+
+# what numpy raises on empty, truncated or foreign files
+_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
+
+
+def _check_size(path: Path, shape) -> None:
+    """Refuse a label array too large to hold, before reading it."""
+    n = float(np.prod(np.array(shape, dtype=np.float64)))
+    if n > MAX_VOXELS:
+        raise StructureError(f"{path}: declares {' × '.join(map(str, shape))} = {n:.3g} "
+                             f"voxels, more than the {MAX_VOXELS:,} fem_assb supports")
 
 SUFFIXES = (".npz", ".npy", ".tif", ".tiff", ".raw", ".bin")
 
@@ -51,24 +63,37 @@ def load_structure(path, voxel_size: float | None = None, shape=None,
                 if "labels" not in data:
                     raise StructureError(f"{path}: no 'labels' array in the .npz file "
                                          f"(found: {', '.join(data.files) or 'nothing'})")
+                with data.zip.open("labels.npy") as member:  # its header: the size
+                    fmt = np.lib.format
+                    version = fmt.read_magic(member)
+                    read = fmt.read_array_header_1_0 if version == (1, 0) else \
+                        fmt.read_array_header_2_0
+                    _check_size(path, read(member)[0])
                 labels = data["labels"]
                 stored = float(data["voxel_size"]) if "voxel_size" in data else None
                 if "metadata" in data:
                     meta = json.loads(str(data["metadata"]))
-        except (OSError, ValueError) as err:
+        except _READ_ERRORS as err:
             if isinstance(err, StructureError):
                 raise
-            raise StructureError(f"{path}: not a readable .npz file ({err})") from err
+            raise StructureError(f"{path}: not a readable .npz file "
+                                 f"({type(err).__name__}: {err or 'empty'})") from err
         if voxel_size is None:
             if stored is None:
                 raise StructureError(f"{path}: no 'voxel_size' in the .npz file; give one")
             voxel_size = stored
     elif suffix == ".npy":
         voxel_size = _need_voxel_size(path, voxel_size)
-        try:
-            labels = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise StructureError(f"{path}: not a readable .npy file ({err})") from err
+        try:  # the header first (memory-mapped): the size is checked before reading
+            header = np.load(path, allow_pickle=False, mmap_mode="r")
+            _check_size(path, header.shape)
+            labels = np.array(header)
+            del header
+        except _READ_ERRORS as err:
+            if isinstance(err, StructureError):
+                raise
+            raise StructureError(f"{path}: not a readable .npy file "
+                                 f"({type(err).__name__}: {err or 'empty'})") from err
     elif suffix in (".tif", ".tiff"):
         voxel_size = _need_voxel_size(path, voxel_size)
         import tifffile

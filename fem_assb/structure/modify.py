@@ -40,8 +40,8 @@ def perforate(structure: VoxelStructure, radius_um: float,
               layout: str = "corners") -> VoxelStructure:
     """Cut electrolyte channels along x: CAM and CBD voxels within ``radius_um`` of the hole
     axes become electrolyte (the y/z symmetry planes make them quarter holes)."""
-    if radius_um < 0:
-        raise StructureError(f"channel radius must be >= 0 µm, got {radius_um}")
+    if not (np.isfinite(radius_um) and radius_um >= 0):
+        raise StructureError(f"channel radius must be a finite length >= 0 µm, got {radius_um}")
     ly_um = min(structure.lengths[1], structure.lengths[2]) / UM
     if layout == "corners" and radius_um > 0.5 * ly_um:
         warnings.warn(f"channel radius {radius_um} µm exceeds half the cell width "
@@ -51,6 +51,10 @@ def perforate(structure: VoxelStructure, radius_um: float,
     sub = labels[:, cut]
     sub[(sub == CAM) | (sub == CBD)] = ELECTROLYTE
     labels[:, cut] = sub
+    if np.any(structure.labels == CAM) and not np.any(labels == CAM):
+        box = " × ".join(f"{v / UM:g}" for v in structure.lengths)
+        raise StructureError(f"a channel radius of {radius_um:g} µm ({layout} layout) removes "
+                             f"all CAM of the {box} µm box")
     return structure.copy(labels, perforation={"radius_um": radius_um, "layout": layout})
 
 

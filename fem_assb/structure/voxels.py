@@ -16,9 +16,34 @@ import numpy as np
 from fem_assb.constants import FARADAY, MAH_PER_CM2
 from fem_assb.structure.phases import CAM, PHASE_NAMES, phase_id
 
+# the largest label image fem_assb makes or meshes (2^31 - 1: 32-bit cell indices)
+MAX_VOXELS = 2**31 - 1
+
 
 class StructureError(ValueError):
     """An invalid voxel structure or structure file (the message names file and problem)."""
+
+
+def box_shape(size_um, voxel_size_um: float) -> tuple[int, int, int]:
+    """Voxels per axis of a box of ``size_um`` (x, y, z in µm) at ``voxel_size_um``;
+    ``StructureError`` for non-finite or non-positive lengths, a voxel larger than the
+    box, or more than ``MAX_VOXELS`` voxels (checked before anything is allocated)."""
+    size = [float(v) for v in size_um]
+    vs = float(voxel_size_um)
+    if len(size) != 3 or not all(np.isfinite(v) and v > 0 for v in size):
+        raise StructureError(f"box size must be three finite lengths > 0 µm, got {size_um}")
+    if not (np.isfinite(vs) and vs > 0):
+        raise StructureError(f"voxel size must be a finite length > 0 µm, got {voxel_size_um}")
+    if vs > min(size):
+        raise StructureError(f"voxel size {vs:g} µm is larger than the box "
+                             f"{' × '.join(f'{v:g}' for v in size)} µm")
+    shape = tuple(max(1, int(round(v / vs))) for v in size)
+    n = int(np.prod(np.array(shape, dtype=np.float64)))
+    if n > MAX_VOXELS:
+        raise StructureError(f"{' × '.join(map(str, shape))} = {n:.3g} voxels exceeds the "
+                             f"{MAX_VOXELS:,} voxels fem_assb supports (check the voxel "
+                             "size: it is in µm here)")
+    return shape
 
 
 def validate_labels(labels, source: str = "labels") -> np.ndarray:

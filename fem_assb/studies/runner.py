@@ -4,10 +4,11 @@ case in progress, and running it again skips the finished ones.
 
 Layout of the output directory::
 
-    study.json        the resolved config
+    study.json        the resolved config and its provenance (``fem_assb.provenance``)
     structures.csv    per structure: volume fractions, theoretical capacity, σ_eff/σ_bulk
-    results.csv       one row per finished case (case axes + discharge summary)
-    failed.csv        cases that raised (retried on the next run)
+    results.csv       one row per finished case (case axes + discharge summary + version,
+                      commit and checksums of the parameters and the structure)
+    failed.csv        cases that raised or did not finish (retried on the next run)
     cases/<id>/       voltage.csv, summary.json, profiles.json
 
 Cases run one after another on all MPI ranks (``mpiexec -n N fem-assb study ...``), or
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fem_assb import __version__, provenance
+from fem_assb.locking import locked_output
 from fem_assb.studies.cases import Case, build_structure, expand
 from fem_assb.studies.config import StudyConfig
 
@@ -33,6 +36,9 @@ RESULT_COLUMNS = ["capacity_mAh_cm2", "theoretical_capacity_mAh_cm2", "energy_mW
                   "steps", "newton_iterations", "wall_time_s", "max_charge_balance_error",
                   "lithium_balance_error", "salt_balance_error",
                   "min_electrolyte_concentration_mol_m3"]
+PROVENANCE_COLUMNS = ["fem_assb_version", "git_commit", "parameters_sha256",
+                      "structure_sha256"]
+KEY_COLUMNS = ["case_key"]  # ``case_key``: what the finished case was computed with
 STRUCTURE_COLUMNS = ["structure", "electrolyte", "radius_um", "f_l60", "reversed",
                      "cam_fraction", "electrolyte_fraction", "cbd_fraction",
                      "theoretical_capacity_mAh_cm2", "relative_conductivity"]
@@ -48,6 +54,10 @@ def read_table(path: Path) -> list[dict]:
 
 def _append(path: Path, columns: list[str], row: dict) -> None:
     new = not path.is_file()
+    if not new:  # a table begun by another version keeps its columns
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), None)
+        columns = header or columns
     with open(path, "a", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         if new:
@@ -86,6 +96,10 @@ def structure_row(cfg: StudyConfig, case: Case, comm) -> dict:
     return row
 
 
+class CaseIncomplete(RuntimeError):
+    """A case's discharge did not finish (solver failure, step limit)."""
+
+
 def run_case(cfg: StudyConfig, case: Case, out: Path, comm, control=None) -> dict:
     """Discharge one case; its files go to ``out/cases/<id>``. Returns its table row."""
     from fem_assb.solver.simulate import discharge
@@ -96,7 +110,26 @@ def run_case(cfg: StudyConfig, case: Case, out: Path, comm, control=None) -> dic
                     output=out / "cases" / case.id, comm=comm, control=control,
                     progress=False, render=cfg.render and case.current_density_mA_cm2 ==
                     max(cfg.current_densities_mA_cm2))
-    return {**case.row(), **res.summary()}
+    if not res.complete:  # recorded in failed.csv and run again next time, not a result
+        raise CaseIncomplete(f"case {case.id} stopped by {res.stop_reason} at "
+                             f"{res.capacity_mAh_cm2:.4g} mAh/cm²")
+    origin = {k: res.provenance.get(k) for k in PROVENANCE_COLUMNS}
+    return {**case.row(), **res.summary(), **origin, "case_key": case_key(cfg, case)}
+
+
+def _die_with_parent() -> None:
+    """Worker initializer: end this process when the study process dies (Linux
+    ``PR_SET_PDEATHSIG``), so that a killed ``study --jobs N`` leaves no worker behind."""
+    import ctypes
+    import os
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers end when their queue closes
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _worker(cfg_json: str, case: dict, out: str, control) -> dict:
@@ -107,9 +140,39 @@ def _worker(cfg_json: str, case: dict, out: str, control) -> dict:
     return run_case(cfg, Case(**case), Path(out), MPI.COMM_SELF, control)
 
 
+# the config entries that determine a case's result (the sweep axes, the name and the
+# figure options do not: adding a radius to a sweep keeps the finished cases)
+CASE_DETERMINANTS = {"family", "geometry", "layout", "layer_cam_fractions", "separator_um",
+                     "refine", "cutoff_V", "parameters"}
+
+
+class StudyMismatch(ValueError):
+    """A study directory holds results of another configuration."""
+
+
+def case_key(cfg: StudyConfig, case: Case) -> str:
+    """Checksum of everything that determines a case's result: its axes, the config
+    entries of ``CASE_DETERMINANTS`` and the fem_assb version."""
+    return provenance.digest({"config": cfg.model_dump(mode="json", include=CASE_DETERMINANTS),
+                              "case": case.row(), "version": __version__})[:16]
+
+
 def pending_cases(cfg: StudyConfig, out: Path) -> list[Case]:
-    done = {r["case"] for r in read_table(out / "results.csv")}
-    return [c for c in expand(cfg) if c.id not in done]
+    """The cases without a result of this configuration in ``out/results.csv``."""
+    done = {(r["case"], r.get("case_key")) for r in read_table(out / "results.csv")}
+    return [c for c in expand(cfg) if (c.id, case_key(cfg, c)) not in done]
+
+
+def _check_same_config(cfg: StudyConfig, out: Path) -> None:
+    """Refuse a directory whose results were computed with another configuration (they
+    would stand beside the new ones while study.json claims the new config for all)."""
+    keys = {c.id: case_key(cfg, c) for c in expand(cfg)}
+    for r in read_table(out / "results.csv"):
+        if r["case"] in keys and r.get("case_key") != keys[r["case"]]:
+            raise StudyMismatch(
+                f"{out / 'results.csv'}: case {r['case']} was computed with another "
+                "configuration or fem_assb version (cut-off, parameters, geometry, ...); "
+                "give a new output directory, or remove the file to recompute")
 
 
 def run_study(cfg: StudyConfig, output: str | Path, comm=None, jobs: int = 1,
@@ -123,11 +186,19 @@ def run_study(cfg: StudyConfig, output: str | Path, comm=None, jobs: int = 1,
     from fem_assb._dolfinx import MPI
 
     comm = comm or MPI.COMM_WORLD
+    with locked_output(output, comm):  # one run per study directory
+        return _run_study(cfg, Path(output), comm, jobs, progress, control, max_cases)
+
+
+def _run_study(cfg: StudyConfig, out: Path, comm, jobs: int, progress: bool, control,
+               max_cases: int | None) -> Path:
     rank0 = comm.rank == 0
-    out = Path(output)
+    _check_same_config(cfg, out)
     if rank0:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "study.json").write_text(cfg.model_dump_json(indent=2))
+        study = {**cfg.model_dump(mode="json"),
+                 "provenance": provenance.record(ranks=comm.size)}
+        (out / "study.json").write_text(json.dumps(study, indent=2))
     comm.barrier()
     cases = expand(cfg)
     # structures first: cheap, and the figures need them even for unfinished cases
@@ -149,7 +220,8 @@ def run_study(cfg: StudyConfig, output: str | Path, comm=None, jobs: int = 1,
 
     def finished(row):
         if rank0:
-            _append(out / "results.csv", CASE_COLUMNS + RESULT_COLUMNS, row)
+            _append(out / "results.csv",
+                    CASE_COLUMNS + RESULT_COLUMNS + PROVENANCE_COLUMNS + KEY_COLUMNS, row)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix_str(f"{row['case']}: {row['capacity_mAh_cm2']:.3f} mAh/cm²")
@@ -162,7 +234,8 @@ def run_study(cfg: StudyConfig, output: str | Path, comm=None, jobs: int = 1,
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
+                                 initializer=_die_with_parent) as pool:
             futs = {pool.submit(_worker, cfg.model_dump_json(), asdict(c), str(out), control): c
                     for c in todo}
             for f in as_completed(futs):

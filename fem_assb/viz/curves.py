@@ -8,14 +8,12 @@ from pathlib import Path
 def plot_discharge(results: dict, path, title: str | None = None) -> Path:
     """Voltage vs capacity of several discharges: ``results`` maps a label to a
     ``DischargeResult`` (or to a dict with 'capacity_mAh_cm2' and 'voltage_V' lists)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.subplots()
     for label, res in results.items():
         curve = getattr(res, "curve", res)
         ax.plot(curve["capacity_mAh_cm2"], curve["voltage_V"], lw=2, label=label)
@@ -23,5 +21,4 @@ def plot_discharge(results: dict, path, title: str | None = None) -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

@@ -64,10 +64,7 @@ def render_structure(structure: VoxelStructure, path, show_phases=(1, 3, 4),
 
 def plot_sections(structure: VoxelStructure, path, title: str | None = None) -> Path:
     """Mid-plane cross-sections (x–y, x–z, y–z) and phase fractions along x, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +73,8 @@ def plot_sections(structure: VoxelStructure, path, title: str | None = None) -> 
     lx, ly, lz = (v * 1e6 for v in structure.lengths)
     cmap, kw = _cmap(), {"vmin": -0.5, "vmax": 4.5, "interpolation": "nearest",
                          "origin": "lower"}
-    fig, ax = plt.subplots(1, 4, figsize=(17, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(17, 4.2), layout="constrained")
+    ax = fig.subplots(1, 4)
     ax[0].imshow(lab[:, :, nz // 2].T, extent=(0, lx, 0, ly), cmap=cmap, **kw)
     ax[0].set(xlabel="x (µm)", ylabel="y (µm)", title="x–y section")
     ax[1].imshow(lab[:, ny // 2, :].T, extent=(0, lx, 0, lz), cmap=cmap, **kw)
@@ -94,5 +92,4 @@ def plot_sections(structure: VoxelStructure, path, title: str | None = None) -> 
     if title:
         fig.suptitle(title)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

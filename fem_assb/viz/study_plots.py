@@ -16,6 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
 from fem_assb.studies.runner import read_table
 
@@ -33,9 +34,6 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     paths = [out / f"{name}.png", out / f"{name}.svg"]
     for p in paths:
         fig.savefig(p, dpi=130, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     return paths
 
 
@@ -52,12 +50,11 @@ def _label(ele: str, rev: bool) -> str:
 
 
 def plot_structures(rows, family: str, out: Path) -> list[Path]:
-    import matplotlib.pyplot as plt
-
     key, xlabel = SWEEP[family]
     if family == "homogeneous" or not rows:
         return []
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8))
+    a1, a2 = fig.subplots(1, 2)
     for (ele, rev), grp in sorted(_cell_groups(rows).items()):
         x = np.array([_num(r[key]) for r in grp])
         o = np.argsort(x)
@@ -75,8 +72,6 @@ def plot_structures(rows, family: str, out: Path) -> list[Path]:
 
 def plot_performance(rows, family: str, out: Path) -> list[Path]:
     """Capacity / energy density and their gains vs the sweep variable."""
-    import matplotlib.pyplot as plt
-
     key, xlabel = SWEEP[family]
     paths = []
     for (ele, rev), grp in sorted(_cell_groups(rows).items()):
@@ -84,7 +79,8 @@ def plot_performance(rows, family: str, out: Path) -> list[Path]:
         for r in grp:
             i = _num(r["current_density_mA_cm2"]) if key != "current_density_mA_cm2" else 0
             lines[(i, _num(r.get("transference_number")))].append(r)
-        fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
+        fig = Figure(figsize=(10, 7))
+        axes = fig.subplots(2, 2, sharex=True)
         for (i, tp), rs in sorted(lines.items()):
             parts = ([f"{i:g} mA/cm²"] if i else []) + ([f"t+ = {tp:g}"] if tp == tp else [])
             name = ", ".join(parts) or "cases"
@@ -113,16 +109,14 @@ def plot_performance(rows, family: str, out: Path) -> list[Path]:
 
 def plot_profiles(rows, family: str, directory: Path, out: Path) -> list[Path]:
     """Utilisation (and c_e) along x at the highest current density."""
-    import matplotlib.pyplot as plt
-
     key, _ = SWEEP[family]
     paths = []
     for (ele, rev), grp in sorted(_cell_groups(rows).items()):
         i_max = max(_num(r["current_density_mA_cm2"]) for r in grp)
         sel = [r for r in grp if _num(r["current_density_mA_cm2"]) == i_max]
         liquid = ele == "liquid"
-        fig, axes = plt.subplots(1, 2 if liquid else 1, figsize=(10 if liquid else 5.5, 3.8),
-                                 squeeze=False)
+        fig = Figure(figsize=(10 if liquid else 5.5, 3.8))
+        axes = fig.subplots(1, 2 if liquid else 1, squeeze=False)
         for r in sorted(sel, key=lambda r: (_num(r[key]), _num(r.get("transference_number")))):
             f = directory / "cases" / r["case"] / "profiles.json"
             if not f.is_file():
@@ -153,9 +147,6 @@ def plot_profiles(rows, family: str, directory: Path, out: Path) -> list[Path]:
 
 def plot_study(directory: str | Path, output: str | Path | None = None) -> list[Path]:
     """All figures of a study directory (written to ``output``, default DIR/figures)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     d = Path(directory)
     cfg_file = d / "study.json"
     if not cfg_file.is_file():
