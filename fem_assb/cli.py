@@ -441,6 +441,7 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
     summary = res.summary()
     if as_json:
         _emit_json(summary)
+        _check_written(res)
         if not res.complete:
             sys.exit(EXIT_INCOMPLETE)
         return
@@ -458,9 +459,18 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
           f"{res.wall_time_s:.1f} s)")
     if output:
         _echo(f"  wrote           {output}/voltage.csv, summary.json, profiles.json")
+    _check_written(res)
     if not res.complete:
         _echo(f"Error: the discharge did not finish ({res.stop_reason})", err=True)
         sys.exit(EXIT_INCOMPLETE)
+
+
+def _check_written(res) -> None:
+    """The result is printed; a summary.json that could not be written is an error."""
+    if res.write_error:
+        _echo(f"Error: could not write {res.write_error} (the result is printed above)",
+              err=True)
+        sys.exit(EXIT_INPUT)
 
 
 # ---------------------------------------------------------------------- study / plot
@@ -547,11 +557,13 @@ def optimise_layers_cmd(current_density, n_layers, cam_fractions, optimise_compo
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="figure directory (default DIRECTORY/figures)")
 def plot(directory, output):
-    """Figures (PNG + SVG) of a study directory."""
+    """Figures (PNG + SVG) of a study directory or of one discharge directory."""
+    from fem_assb.viz.curves import plot_run
     from fem_assb.viz.study_plots import plot_study
 
     if _rank() == 0:
-        paths = plot_study(directory, output)
+        single = not (Path(directory) / "study.json").is_file()
+        paths = (plot_run if single else plot_study)(directory, output)
         _echo(f"wrote {len(paths)} files: " + ", ".join(p.name for p in paths))
 
 

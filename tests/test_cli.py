@@ -181,8 +181,9 @@ def test_study_with_failed_cases_exits_nonzero_and_retries(tmp_path):
                                       "--no-plot"])
         assert r.exit_code == 4, r.output
         assert "1 of 1 cases did not finish" in r.output
-        failed = (out / "failed.csv").read_text().splitlines()
-        assert len(failed) == 1 + attempt and "solver_failed" in failed[-1]
+        failed = (out / "failed.csv").read_text().splitlines()  # one row per case
+        assert len(failed) == 2 and "solver_failed" in failed[1]
+        assert failed[1].endswith(f",{attempt}")
         assert not (out / "results.csv").exists()
 
 
@@ -311,3 +312,45 @@ def test_top_level_entry_points():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_progress_lines_when_not_a_terminal(assb_file):
+    """Without a terminal (batch jobs, pipes) a discharge reports plain progress lines
+    with time, voltage, capacity and the time left."""
+    r = subprocess.run([sys.executable, "-m", "fem_assb.cli", "discharge", str(assb_file),
+                        "--electrolyte", "solid", "--current-density", "8"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if "% of theoretical" in ln]
+    assert len(lines) >= 3 and all("V = " in ln and "left" in ln for ln in lines)
+
+
+def test_unwritable_summary_loses_no_result(assb_file, tmp_path, monkeypatch):
+    """summary.json cannot be written at the end: the result is still printed, then the
+    error names the file (exit code 2)."""
+    real = Path.write_text
+
+    def failing(self, *args, **kwargs):
+        if self.name == "summary.json":
+            raise OSError(28, "No space left on device")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", failing)
+    r = CliRunner().invoke(main, ["discharge", str(assb_file), "--electrolyte", "solid",
+                                  "--current-density", "8", "--json", "-o",
+                                  str(tmp_path / "run")])
+    assert r.exit_code == 2
+    assert json.loads(r.stdout)["stop_reason"] == "cutoff"
+    assert "summary.json" in r.stderr and "No space left" in r.stderr
+
+
+def test_plot_of_a_single_discharge(assb_file, tmp_path):
+    """`fem-assb plot DIR` on a discharge directory: voltage curve and utilisation."""
+    out = tmp_path / "run"
+    assert CliRunner().invoke(main, ["discharge", str(assb_file), "--electrolyte", "solid",
+                                     "--current-density", "8", "-o", str(out)]).exit_code == 0
+    r = CliRunner().invoke(main, ["plot", str(out)])
+    assert r.exit_code == 0, r.output
+    assert (out / "figures" / "discharge.png").stat().st_size > 20_000
+    r = CliRunner().invoke(main, ["plot", str(tmp_path)])  # neither study nor discharge
+    assert r.exit_code == 2 and "voltage.csv" in r.output

@@ -32,6 +32,7 @@ def test_other_formats_round_trip(tmp_path, s, suffix):
 @pytest.mark.parametrize("suffix", [".npy", ".tif", ".raw"])
 def test_voxel_size_required(tmp_path, s, suffix):
     path = save_structure(s, tmp_path / f"a{suffix}")
+    path.with_name(path.name + ".json").unlink(missing_ok=True)  # a raw file's sidecar
     with pytest.raises(StructureError, match=r"a\.(npy|tif|raw).*voxel size"):
         load_structure(path, shape=s.shape)
 
@@ -78,3 +79,12 @@ def test_voxel_size_units_checked():
 def test_missing_phase_named(s):
     with pytest.raises(StructureError, match="separator.*absent"):
         s.require_phases("cam", "separator")
+
+
+def test_raw_file_reads_back_through_its_sidecar(tmp_path, s):
+    """A .raw written by fem_assb reads back with no arguments (shape, dtype and voxel
+    size from FILE.raw.json)."""
+    path = save_structure(s, tmp_path / "a.raw")
+    t = load_structure(path)
+    np.testing.assert_array_equal(t.labels, s.labels)
+    assert t.voxel_size == s.voxel_size

@@ -218,3 +218,24 @@ def test_figures_leave_the_matplotlib_backend_alone(perforated_dir, tmp_path):
     assert r.stdout.strip() == "svg"
     assert (tmp_path / "structures.png").stat().st_size > 10_000
     assert (tmp_path / "s.png").stat().st_size > 10_000
+
+
+def test_torn_results_row_is_redone(tmp_path, monkeypatch):
+    """A results row cut off by a killed write is not a finished case: the next run
+    drops it, redoes that case only, and the table stays readable."""
+    cfg = _tiny("perforated", radii_um=[0, 4], electrolytes=["solid"],
+                current_densities_mA_cm2=[8], conductivity=False, render=False)
+    run_study(cfg, tmp_path, comm=MPI.COMM_SELF, progress=False)
+    table = tmp_path / "results.csv"
+    data = table.read_bytes()
+    table.write_bytes(data[:-25])  # the last row torn mid-write
+    assert [r["case"] for r in read_table(table)] == [expand(cfg)[0].id]
+    calls = []
+    real = runner_mod.run_case
+    monkeypatch.setattr(runner_mod, "run_case",
+                        lambda c, case, *a, **k: calls.append(case.id) or real(c, case, *a, **k))
+    run_study(cfg, tmp_path, comm=MPI.COMM_SELF, progress=False)
+    assert calls == [expand(cfg)[1].id]
+    rows = read_table(table)
+    assert [r["case"] for r in rows] == [c.id for c in expand(cfg)]
+    assert len(table.read_text().splitlines()) == 3

@@ -31,6 +31,7 @@ from fem_assb.solver.control import StepControl, StepController
 from fem_assb.solver.heap import release_free_memory
 from fem_assb.solver.options import discharge_snes_options, unique_prefix
 from fem_assb.solver.problem import CoupledProblem
+from fem_assb.solver.progress import Progress
 from fem_assb.solver.state import load_checkpoint, save_checkpoint
 
 __all__ = ["DischargeError", "DischargeResult", "StepControl", "run_discharge"]
@@ -70,6 +71,7 @@ class DischargeResult:
     min_electrolyte_concentration_mol_m3: float | None = None  # LIB: lowest nodal c_e
     curve: dict = field(default_factory=dict, repr=False)
     provenance: dict = field(default_factory=dict, repr=False)  # ``fem_assb.provenance``
+    write_error: str | None = field(default=None, repr=False)  # summary.json not written
 
     @property
     def complete(self) -> bool:
@@ -81,6 +83,7 @@ class DischargeResult:
         """The result as a dict for strict JSON: non-finite numbers become None."""
         d = asdict(self)
         d.pop("curve")
+        d.pop("write_error")
         d = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
              for k, v in d.items()}
         d["complete"] = self.complete
@@ -286,13 +289,7 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
     writer = _CurveWriter(out, rank0, run["steps"] if resumed is not None else None)
     if resumed is None:
         writer.row(0.0, 0.0, u_rest, 0)
-    bar = None
-    if progress and rank0:
-        from tqdm import tqdm
-
-        bar = tqdm(total=round(theoretical_capacity / MAH_PER_CM2, 3), unit="mAh/cm²",
-                   disable=None, mininterval=0.5,  # off when stderr is not a terminal
-                   bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} mAh/cm² [{elapsed}] {postfix}")
+    report = Progress(theoretical_capacity / MAH_PER_CM2, enabled=progress and rank0)
     fields = None
     if fields_every is not None and out is not None:
         from fem_assb.viz.fields import FieldWriter
@@ -402,10 +399,7 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
                                     abs(i_if + current * area) / (current * area))
         q = current * t / MAH_PER_CM2
         writer.row(t, q, v_new, its)
-        if bar is not None:
-            bar.n = round(q, 3)
-            bar.set_postfix_str(f"t={t:.0f} s, V={v_new:.3f}")
-            bar.refresh()
+        report.update(t, q, v_new, run["steps"])
         if fields is not None and fields_every and run["steps"] % fields_every == 0:
             fields.write(t)
         if liquid:
@@ -460,8 +454,7 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
     if fields is not None:
         fields.write(run["t"])
         fields.close()
-    if bar is not None:
-        bar.close()
+    report.close()
     if reason == "cutoff" and run.get("end") is not None:  # the located end point
         writer.row(run["end"], current * run["end"] / MAH_PER_CM2, cutoff, 0)
     writer.close()
@@ -501,7 +494,12 @@ def run_discharge(model, theoretical_capacity: float, cutoff: float, mass_per_ar
                "step_errors": [h[3] for h in ctl.history]},
         provenance=dict(provenance or {}))
     problem.destroy()
-    if out is not None and rank0:
-        (out / "summary.json").write_text(json.dumps(res.summary(), indent=2,
-                                                     allow_nan=False))
+    error = None
+    if out is not None and rank0:  # a failed write loses nothing: the result is returned
+        try:
+            (out / "summary.json").write_text(json.dumps(res.summary(), indent=2,
+                                                         allow_nan=False))
+        except OSError as err:
+            error = f"{out / 'summary.json'}: {err.strerror or err}"
+    res.write_error = comm.bcast(error, root=0)
     return res

@@ -7,7 +7,8 @@ Supported files:
 - ``.tif``/``.tiff``: a multi-page TIFF, one page per x slice (page index = x, rows = y,
   columns = z); needs ``voxel_size``.
 - ``.raw``/``.bin``: raw bytes; needs ``shape`` (x, y, z), ``voxel_size`` and optionally
-  ``dtype`` (default uint8), C order (z fastest).
+  ``dtype`` (default uint8), C order (z fastest), given as arguments or read from the
+  sidecar ``FILE.raw.json`` that ``save_structure`` writes beside a raw file.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fem_assb.structure.phases import PHASE_NAMES
 from fem_assb.structure.voxels import MAX_VOXELS, StructureError, VoxelStructure, validate_labels
 
 # what numpy raises on empty, truncated or foreign files
@@ -32,6 +34,11 @@ def _check_size(path: Path, shape) -> None:
                              f"voxels, more than the {MAX_VOXELS:,} fem_assb supports")
 
 SUFFIXES = (".npz", ".npy", ".tif", ".tiff", ".raw", ".bin")
+
+
+def _sidecar(path: Path) -> Path:
+    """The JSON file beside a raw file: its shape, dtype and voxel size."""
+    return path.with_name(path.name + ".json")
 
 
 def _need_voxel_size(path: Path, voxel_size):
@@ -103,6 +110,13 @@ def load_structure(path, voxel_size: float | None = None, shape=None,
         except Exception as err:  # tifffile raises several types
             raise StructureError(f"{path}: not a readable TIFF file ({err})") from err
     elif suffix in (".raw", ".bin"):
+        side = _sidecar(path)
+        if side.is_file():  # shape, dtype and voxel size of a raw file written here
+            info = json.loads(side.read_text())
+            shape = shape if shape is not None else info.get("shape")
+            dtype = info.get("dtype", dtype)
+            if voxel_size is None:
+                voxel_size = info.get("voxel_size_m")
         voxel_size = _need_voxel_size(path, voxel_size)
         if shape is None or len(shape) != 3:
             raise StructureError(f"{path}: a raw file needs its shape (nx, ny, nz)")
@@ -137,6 +151,10 @@ def save_structure(structure: VoxelStructure, path) -> Path:
         tifffile.imwrite(path, structure.labels)
     elif suffix in (".raw", ".bin"):
         structure.labels.tofile(path)
+        _sidecar(path).write_text(json.dumps({
+            "shape": list(structure.shape), "dtype": str(structure.labels.dtype),
+            "voxel_size_m": structure.voxel_size, "order": "C: x, y, z (z fastest)",
+            "labels": {str(k): v for k, v in sorted(PHASE_NAMES.items())}}, indent=2))
     else:
         raise StructureError(f"{path}: unsupported file type '{suffix}'")
     return path

@@ -18,7 +18,9 @@ Cases run one after another on all MPI ranks (``mpiexec -n N fem-assb study ...`
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -45,24 +47,72 @@ STRUCTURE_COLUMNS = ["structure", "electrolyte", "radius_um", "f_l60", "reversed
 
 
 def read_table(path: Path) -> list[dict]:
-    """Rows of a CSV table written by the runner ([] when absent)."""
+    """Complete rows of a CSV table written by the runner ([] when absent). A row torn by
+    a killed write (too few fields, or no line end) is not a row: its case runs again."""
     if not path.is_file():
         return []
     with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+        text = fh.read()
+    if not text.endswith("\n"):  # the last line was cut off mid-write
+        text = text[: text.rfind("\n") + 1]
+    reader = csv.DictReader(io.StringIO(text))
+    return [r for r in reader if None not in r.values() and None not in r]
 
 
 def _append(path: Path, columns: list[str], row: dict) -> None:
-    new = not path.is_file()
+    """Append one row as a single write of a whole line (header first for a new file);
+    a torn last line of an earlier, killed write is cut off first."""
+    new = not path.is_file() or path.stat().st_size == 0
     if not new:  # a table begun by another version keeps its columns
         with open(path, newline="") as fh:
             header = next(csv.reader(fh), None)
         columns = header or columns
+        with open(path, "rb+") as fh:  # drop a torn last line
+            data = fh.read()
+            if not data.endswith(b"\n"):
+                fh.truncate(data.rfind(b"\n") + 1)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    if new:
+        w.writeheader()
+    w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
     with open(path, "a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+        fh.write(buf.getvalue())
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+FAILURE_COLUMNS = ["case", "error", "attempts"]
+
+
+def _write_table(path: Path, columns: list[str], rows) -> None:
+    """Write a whole table atomically (a temporary file, then renamed)."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)
+
+
+def _record_failure(path: Path, case_id: str, error: str) -> None:
+    """failed.csv: one row per case that has not finished (its latest error and the
+    number of attempts)."""
+    rows = {r["case"]: r for r in read_table(path)}
+    attempts = int(rows.get(case_id, {}).get("attempts") or 0) + 1
+    rows[case_id] = {"case": case_id, "error": error, "attempts": attempts}
+    _write_table(path, FAILURE_COLUMNS, rows.values())
+
+
+def _forget_failures(path: Path, finished: set) -> None:
+    """Drop the cases that have finished since from failed.csv (removed when empty)."""
+    if not path.is_file():
+        return
+    rows = [r for r in read_table(path) if r["case"] not in finished]
+    if rows:
+        _write_table(path, FAILURE_COLUMNS, rows)
+    else:
+        path.unlink()
 
 
 def _params(cfg: StudyConfig, case: Case):
@@ -228,7 +278,7 @@ def _run_study(cfg: StudyConfig, out: Path, comm, jobs: int, progress: bool, con
 
     def failed(case, err):
         if rank0:
-            _append(out / "failed.csv", ["case", "error"], {"case": case.id, "error": err})
+            _record_failure(out / "failed.csv", case.id, err)
 
     if jobs > 1 and comm.size == 1:
         import multiprocessing as mp
@@ -251,6 +301,8 @@ def _run_study(cfg: StudyConfig, out: Path, comm, jobs: int, progress: bool, con
                 failed(case, f"{type(err).__name__}: {err}")
     if bar is not None:
         bar.close()
+    if rank0:
+        _forget_failures(out / "failed.csv", {r["case"] for r in read_table(out / "results.csv")})
     return out / "results.csv"
 
 

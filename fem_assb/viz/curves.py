@@ -22,3 +22,53 @@ def plot_discharge(results: dict, path, title: str | None = None) -> Path:
     ax.legend()
     fig.savefig(path, dpi=120)
     return path
+
+
+def plot_run(directory, output=None) -> list[Path]:
+    """Figures of one discharge directory (``discharge -o DIR``): the voltage curve
+    (``voltage.csv``) and the CAM utilisation along x (and the LIB's c_e) from
+    ``profiles.json``, as ``DIR/figures/discharge.png`` (or in ``output``)."""
+    import csv
+    import json
+
+    from matplotlib.figure import Figure
+
+    d = Path(directory)
+    curve_file = d / "voltage.csv"
+    if not curve_file.is_file():
+        raise FileNotFoundError(f"{d}: neither a study (study.json) nor a discharge "
+                                "directory (voltage.csv)")
+    with open(curve_file, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if None not in r.values()]
+    q = [float(r["capacity_mAh_cm2"]) for r in rows]
+    v = [float(r["voltage_V"]) for r in rows]
+    summary = json.loads((d / "summary.json").read_text()) \
+        if (d / "summary.json").is_file() else {}
+    profiles = json.loads((d / "profiles.json").read_text()) \
+        if (d / "profiles.json").is_file() else {}
+    liquid = "electrolyte_concentration_mol_m3" in profiles
+    panels = 1 + bool(profiles) + liquid
+    fig = Figure(figsize=(5.2 * panels, 4.0), layout="constrained")
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    axes[0].plot(q, v, lw=2)
+    axes[0].set(xlabel="capacity (mAh/cm²)", ylabel="cell voltage (V vs Li)",
+                title="discharge" + (f" at {summary['current_density_mA_cm2']:g} mA/cm²"
+                                     if "current_density_mA_cm2" in summary else ""))
+    axes[0].grid(alpha=0.3)
+    if profiles:
+        axes[1].plot(profiles["x_um"], profiles["cam_utilisation"], lw=2)
+        axes[1].set(xlabel="x from the separator (µm)", ylabel="CAM utilisation",
+                    ylim=(0, 1), title="utilisation at the end")
+        axes[1].grid(alpha=0.3)
+    if liquid:
+        axes[2].plot(profiles["electrolyte_x_um"],
+                     profiles["electrolyte_concentration_mol_m3"], lw=2)
+        axes[2].set(xlabel="x (µm; separator x < 0)", ylabel="c_e (mol/m³)",
+                    title="electrolyte at the end")
+        axes[2].grid(alpha=0.3)
+    out = Path(output) if output else d / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "discharge.png", out / "discharge.svg"]
+    for p in paths:
+        fig.savefig(p, dpi=120)
+    return paths
