@@ -1,4 +1,4 @@
-"""The study's headline trends (science.md §5) from finished study directories.
+"""The structuring study's headline trends from finished study directories.
 
 Run the trend configs first (each a resumable study; see benchmarks/trends/*.toml):
 
@@ -158,7 +158,7 @@ def main() -> None:
     lines += layered_conductivity(root / "layered")
     lines += layered(_rows(root / "layered_fine"), [], " (finer)")
     lines += layered_conductivity(root / "layered_fine")
-    print("| trend | study (science.md §5) | fem_assb |\n|---|---|---|")
+    print("| trend | study | fem_assb |\n|---|---|---|")
     for row in lines:
         print("| " + " | ".join(row) + " |")
 

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 
 import numpy as np
 import pytest
@@ -239,3 +240,12 @@ def test_torn_results_row_is_redone(tmp_path, monkeypatch):
     rows = read_table(table)
     assert [r["case"] for r in rows] == [c.id for c in expand(cfg)]
     assert len(table.read_text().splitlines()) == 3
+
+
+def test_quick_table_of_an_override_file(tmp_path):
+    """`study NAME --config FILE --quick` with a [quick] table in FILE: it applies over
+    the built-in [quick] table."""
+    over = tomllib.loads("radii_um = [0, 2]\n[quick]\nradii_um = [0, 3]\n")
+    cfg = load_config("perforated", quick=True, overrides=over)
+    assert cfg.radii_um == [0, 3]
+    assert load_config("perforated", quick=False, overrides=over).radii_um == [0, 2]

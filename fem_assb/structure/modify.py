@@ -13,7 +13,7 @@ from fem_assb.structure.voxels import StructureError, VoxelStructure
 
 # Hole axes (along x) of the perforation unit cell, in units of (Ly, Lz).
 HOLE_LAYOUTS = {
-    # design.md §2: quarter holes at the four y/z corners (hole pitch = Ly, Lz)
+    # the design's layout: quarter holes at the four y/z corners (hole pitch = Ly, Lz)
     "corners": ((0, 0), (0, 1), (1, 0), (1, 1)),
     # one quarter hole at (0, 0): mirrored by the symmetry planes this is a square hole
     # pattern of pitch 2 Ly. It reproduces the study's "28 % less CAM at r = 36 µm" in a

@@ -1,4 +1,4 @@
-"""Phase ids of voxel structures (contract: design.md §2).
+"""Phase ids of voxel structures (the file contract: README, 'What works today').
 
 0 void/pore, 1 CAM (cathode active material), 2 electrolyte (liquid or solid, decided by
 the cell type), 3 CBD (carbon-binder domain, liquid cells only). Label 4 marks the

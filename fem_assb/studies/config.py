@@ -84,13 +84,17 @@ def _merge(base: dict, over: dict) -> dict:
 def parse_config(data: dict, source: str, quick: bool = False,
                  overrides: dict | None = None) -> StudyConfig:
     """Validate a config dict: its entries, then its ``[quick]`` table (with ``quick``),
-    then ``overrides``."""
+    then ``overrides`` (and, with ``quick``, the overrides' own ``[quick]`` table)."""
     data = dict(data)
     quick_table = data.pop("quick", {})
+    overrides = dict(overrides or {})
+    over_quick = overrides.pop("quick", {})  # an override file's own [quick] table
     if quick:
         data = _merge(data, quick_table)
     if overrides:
         data = _merge(data, overrides)
+    if quick and over_quick:
+        data = _merge(data, over_quick)
     try:
         cfg = StudyConfig.model_validate(data)
     except ValidationError as err:
