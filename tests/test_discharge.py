@@ -190,3 +190,26 @@ def test_conductivity_scale_does_not_change_convergence():
     assert high.steps == low.steps
     # at 8 mA/cm² this particle is limited by solid diffusion, not by conduction
     assert high.capacity_mAh_cm2 == pytest.approx(low.capacity_mAh_cm2, rel=1e-2)
+
+
+def test_disconnected_structures_are_named():
+    """A void plane that cuts every CAM path: a clear error with the counts, before any
+    meshing; a CAM island without a path to the collector: a warning with its share,
+    and the run goes on."""
+    from fem_assb.structure import homogeneous, to_solid_electrolyte
+
+    s = to_solid_electrolyte(homogeneous(size_um=(10, 8, 8), mean_diameter_um=4,
+                                         cam_fraction=0.6, cbd_fraction=0.0))
+    cut = s.labels.copy()
+    cut[5] = 0
+    with pytest.raises(DischargeError, match="no CAM has both an electronic path"):
+        discharge(VoxelStructure(cut, 1e-6), 8.0, separator_um=3.0, progress=False,
+                  comm=MPI.COMM_SELF)
+    island = s.labels.copy()
+    island[2:4] = ELECTROLYTE
+    island[0:2, 0:2, 0:2] = CAM
+    with pytest.warns(UserWarning, match=r"CAM voxels \([0-9.]+ % of the CAM\) have no "
+                                         "electronic path"):
+        res = discharge(VoxelStructure(island, 1e-6), 8.0, separator_um=3.0,
+                        progress=False, comm=MPI.COMM_SELF)
+    assert res.stop_reason == "cutoff"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from fem_assb.physics import CellModel, LiquidCellModel, SolidCellModel, cell_do
 from fem_assb.solver.discharge import DischargeError, DischargeResult, StepControl, run_discharge
 from fem_assb.solver.resources import check_memory
 from fem_assb.structure import assemble_cell
+from fem_assb.structure.paths import conduction_paths
 from fem_assb.structure.voxels import VoxelStructure
 
 
@@ -76,6 +78,16 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
     if not (isinstance(refine, int | np.integer) and refine >= 1):
         raise DischargeError(f"refine must be an integer >= 1, got {refine}")
     cell = assemble_cell(cathode, sep, electrolyte)
+    paths = conduction_paths(cell, electrolyte)
+    if paths.active_cam == 0:
+        raise DischargeError(
+            "no CAM has both an electronic path to the current collector (x = Lx) and an "
+            f"ionic path to the anode (x = 0): {paths.cam_to_collector} of {paths.cam} CAM "
+            f"voxels reach the collector, {paths.ion_to_anode} of {paths.ion_conductor} "
+            f"electrolyte voxels the anode ({paths.void} void voxels); nothing can discharge")
+    if comm.rank == 0:
+        for line in paths.warnings():
+            warnings.warn(line, stacklevel=3)
     q_theo = cathode.theoretical_capacity(p)
     need = check_memory(int(np.count_nonzero(cell.labels)) * refine**3, electrolyte, comm)
     if progress and comm.rank == 0:
