@@ -200,6 +200,12 @@ def test_changed_config_does_not_reuse_old_results(tmp_path):
         run_study(_tiny("perforated", **base, cutoff_V=3.2), tmp_path, comm=MPI.COMM_SELF,
                   progress=False)
     assert len(read_table(tmp_path / "results.csv")) == 2
+    other = {**TINY, "geometry": {**TINY["geometry"], "seed": 7}}
+    with pytest.raises(StudyMismatch):  # another structure under the same names
+        run_study(load_config("perforated", quick=True, overrides={**other, **base}),
+                  tmp_path, comm=MPI.COMM_SELF, progress=False)
+    st = read_table(tmp_path / "structures.csv")
+    assert len(st) == 2 and all(r["structure_config_key"] for r in st)
 
 
 def test_figures_leave_the_matplotlib_backend_alone(perforated_dir, tmp_path):

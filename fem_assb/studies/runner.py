@@ -43,7 +43,8 @@ PROVENANCE_COLUMNS = ["fem_assb_version", "git_commit", "parameters_sha256",
 KEY_COLUMNS = ["case_key"]  # ``case_key``: what the finished case was computed with
 STRUCTURE_COLUMNS = ["structure", "electrolyte", "radius_um", "f_l60", "reversed",
                      "cam_fraction", "electrolyte_fraction", "cbd_fraction",
-                     "theoretical_capacity_mAh_cm2", "relative_conductivity"]
+                     "theoretical_capacity_mAh_cm2", "relative_conductivity",
+                     "structure_config_key"]
 
 
 def read_table(path: Path) -> list[dict]:
@@ -133,7 +134,8 @@ def structure_row(cfg: StudyConfig, case: Case, comm) -> dict:
            "radius_um": case.radius_um, "f_l60": case.f_l60, "reversed": case.reversed,
            "cam_fraction": fr.get("cam", 0.0), "electrolyte_fraction": fr.get("electrolyte", 0.0),
            "cbd_fraction": fr.get("cbd", 0.0),
-           "theoretical_capacity_mAh_cm2": s.theoretical_capacity_mAh_cm2(_params(cfg, case))}
+           "theoretical_capacity_mAh_cm2": s.theoretical_capacity_mAh_cm2(_params(cfg, case)),
+           "structure_config_key": structure_config_key(cfg, case)}
     if cfg.conductivity:
         from fem_assb.analysis.conductivity import PercolationError, effective_conductivity
 
@@ -207,6 +209,18 @@ def case_key(cfg: StudyConfig, case: Case) -> str:
                               "case": case.row(), "version": __version__})[:16]
 
 
+# what determines a structure row (its fractions, capacity and σ_eff/σ_bulk)
+STRUCTURE_DETERMINANTS = {"family", "geometry", "layout", "layer_cam_fractions",
+                          "conductivity", "parameters"}
+
+
+def structure_config_key(cfg: StudyConfig, case: Case) -> str:
+    """Checksum of everything that determines a structure row."""
+    return provenance.digest({
+        "config": cfg.model_dump(mode="json", include=STRUCTURE_DETERMINANTS),
+        "structure": [case.structure_key, case.electrolyte], "version": __version__})[:16]
+
+
 def pending_cases(cfg: StudyConfig, out: Path) -> list[Case]:
     """The cases without a result of this configuration in ``out/results.csv``."""
     done = {(r["case"], r.get("case_key")) for r in read_table(out / "results.csv")}
@@ -223,6 +237,13 @@ def _check_same_config(cfg: StudyConfig, out: Path) -> None:
                 f"{out / 'results.csv'}: case {r['case']} was computed with another "
                 "configuration or fem_assb version (cut-off, parameters, geometry, ...); "
                 "give a new output directory, or remove the file to recompute")
+    skeys = {c.structure_key: structure_config_key(cfg, c) for c in expand(cfg)}
+    for r in read_table(out / "structures.csv"):
+        if r["structure"] in skeys and r.get("structure_config_key") != skeys[r["structure"]]:
+            raise StudyMismatch(
+                f"{out / 'structures.csv'}: structure {r['structure']} was made with another "
+                "configuration or fem_assb version (geometry, parameters, ...); give a new "
+                "output directory, or remove the file to recompute")
 
 
 def run_study(cfg: StudyConfig, output: str | Path, comm=None, jobs: int = 1,
@@ -252,9 +273,10 @@ def _run_study(cfg: StudyConfig, out: Path, comm, jobs: int, progress: bool, con
     comm.barrier()
     cases = expand(cfg)
     # structures first: cheap, and the figures need them even for unfinished cases
-    known = {r["structure"] for r in read_table(out / "structures.csv")}
+    known = {(r["structure"], r.get("structure_config_key"))
+             for r in read_table(out / "structures.csv")}
     for case in {c.structure_key: c for c in cases}.values():
-        if case.structure_key not in known:
+        if (case.structure_key, structure_config_key(cfg, case)) not in known:
             row = structure_row(cfg, case, comm)
             if rank0:
                 _append(out / "structures.csv", STRUCTURE_COLUMNS, row)
