@@ -166,7 +166,7 @@ def _structure_options(f):
         click.option("--electrolyte", type=click.Choice(["liquid", "solid"]), default="liquid",
                      show_default=True, help="solid: CBD voxels become solid electrolyte"),
         click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
-                     help="output file (.npz native; .npy, .tif, .raw also written)"),
+                     help="output file (.npz native; .npy, .tif, .vti, .raw also written)"),
     ]
     for opt in reversed(opts):
         f = opt(f)

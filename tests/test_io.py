@@ -21,7 +21,7 @@ def test_npz_round_trip(tmp_path, s):
     assert t.voxel_size == s.voxel_size and t.metadata["generator"] == "test"
 
 
-@pytest.mark.parametrize("suffix", [".npy", ".tif", ".raw"])
+@pytest.mark.parametrize("suffix", [".npy", ".tif", ".raw", ".vti"])
 def test_other_formats_round_trip(tmp_path, s, suffix):
     path = save_structure(s, tmp_path / f"a{suffix}")
     kw = {"shape": s.shape} if suffix == ".raw" else {}
@@ -88,3 +88,10 @@ def test_raw_file_reads_back_through_its_sidecar(tmp_path, s):
     t = load_structure(path)
     np.testing.assert_array_equal(t.labels, s.labels)
     assert t.voxel_size == s.voxel_size
+
+
+def test_vti_keeps_the_voxel_size(tmp_path, s):
+    """A VTK image (.vti, for ParaView/GeoDict) reads back with its voxel size."""
+    t = load_structure(save_structure(s, tmp_path / "a.vti"))
+    np.testing.assert_array_equal(t.labels, s.labels)
+    assert t.voxel_size == pytest.approx(s.voxel_size, rel=1e-12)

@@ -6,6 +6,8 @@ Supported files:
 - ``.npy``: a 3D integer label array; needs ``voxel_size``.
 - ``.tif``/``.tiff``: a multi-page TIFF, one page per x slice (page index = x, rows = y,
   columns = z); needs ``voxel_size``.
+- ``.vti``: a VTK image (ParaView, GeoDict): cell data ``labels`` on a grid of
+  ``voxel_size`` spacing (the voxel size is read from it).
 - ``.raw``/``.bin``: raw bytes; needs ``shape`` (x, y, z), ``voxel_size`` and optionally
   ``dtype`` (default uint8), C order (z fastest), given as arguments or read from the
   sidecar ``FILE.raw.json`` that ``save_structure`` writes beside a raw file.
@@ -33,7 +35,7 @@ def _check_size(path: Path, shape) -> None:
         raise StructureError(f"{path}: declares {' × '.join(map(str, shape))} = {n:.3g} "
                              f"voxels, more than the {MAX_VOXELS:,} fem_assb supports")
 
-SUFFIXES = (".npz", ".npy", ".tif", ".tiff", ".raw", ".bin")
+SUFFIXES = (".npz", ".npy", ".tif", ".tiff", ".vti", ".raw", ".bin")
 
 
 def _sidecar(path: Path) -> Path:
@@ -109,6 +111,19 @@ def load_structure(path, voxel_size: float | None = None, shape=None,
             labels = tifffile.imread(path)
         except Exception as err:  # tifffile raises several types
             raise StructureError(f"{path}: not a readable TIFF file ({err})") from err
+    elif suffix == ".vti":
+        import pyvista
+
+        try:
+            grid = pyvista.read(path)
+            labels = np.asarray(grid.cell_data["labels"]).reshape(
+                tuple(n - 1 for n in grid.dimensions), order="F")
+            spacing = grid.spacing
+        except Exception as err:  # VTK raises several types
+            raise StructureError(f"{path}: not a readable VTK image with cell data "
+                                 f"'labels' ({type(err).__name__}: {err})") from err
+        if voxel_size is None:
+            voxel_size = float(spacing[0])
     elif suffix in (".raw", ".bin"):
         side = _sidecar(path)
         if side.is_file():  # shape, dtype and voxel size of a raw file written here
@@ -137,7 +152,8 @@ def load_structure(path, voxel_size: float | None = None, shape=None,
 
 
 def save_structure(structure: VoxelStructure, path) -> Path:
-    """Write a structure: ``.npz`` (native), ``.npy``, ``.tif`` or ``.raw`` by suffix."""
+    """Write a structure: ``.npz`` (native), ``.npy``, ``.tif``, ``.vti`` or ``.raw`` by
+    suffix."""
     path = Path(path)
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,6 +165,13 @@ def save_structure(structure: VoxelStructure, path) -> Path:
         import tifffile
 
         tifffile.imwrite(path, structure.labels)
+    elif suffix == ".vti":  # voxels as cells of a VTK image, in metres
+        import pyvista
+
+        grid = pyvista.ImageData(dimensions=tuple(n + 1 for n in structure.shape),
+                                 spacing=(structure.voxel_size,) * 3)
+        grid.cell_data["labels"] = structure.labels.ravel(order="F")
+        grid.save(path)
     elif suffix in (".raw", ".bin"):
         structure.labels.tofile(path)
         _sidecar(path).write_text(json.dumps({
