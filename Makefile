@@ -6,7 +6,7 @@ MPIEXEC ?= $(VENV)/bin/mpiexec
 NP    ?= 2
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install demo test test-serial test-mpi lint benchmark clean
+.PHONY: install demo notebooks test test-serial test-mpi lint benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	@set -e; py=$$(./scripts/find-python); echo "using $$py"; \
@@ -19,6 +19,16 @@ install: $(VENV)/.installed
 
 demo: install
 	$(PY) demos/01_getting_started.py
+
+# every demo as a notebook, executed on tiny sizes (results/notebooks/*.ipynb)
+notebooks: install
+	mkdir -p results/notebooks
+	for d in demos/[0-9]*.py; do \
+	  n=results/notebooks/$$(basename $$d .py).ipynb; \
+	  $(VENV)/bin/jupytext --to notebook -o $$n $$d && \
+	  FEM_ASSB_TINY=1 FEM_ASSB_DEMO_OUT=results/notebooks $(VENV)/bin/jupyter nbconvert \
+	    --to notebook --execute --inplace $$n || exit 1; \
+	done
 
 lint: install
 	$(VENV)/bin/ruff check fem_assb tests demos benchmarks
