@@ -24,6 +24,11 @@ SWEEP = {"perforated": ("radius_um", "channel radius r (µm)"),
          "layered": ("f_l60", "f_L60 (separator-side L60 thickness fraction)"),
          "homogeneous": ("current_density_mA_cm2", "current density (mA/cm²)")}
 CELL = {"solid": "ASSB", "liquid": "LIB"}
+# the sweep variable's value in words, for axis labels ("capacity gain vs r = 0 µm")
+SWEEP_VALUE = {"radius_um": "r = {:g} µm", "f_l60": "f_L60 = {:g}",
+               "current_density_mA_cm2": "{:g} mA/cm²"}
+QUANTITY = {"capacity_mAh_cm2": ("capacity", "mAh/cm²"),
+            "energy_density_Wh_kg": ("energy density", "Wh/kg")}
 
 
 def _num(v) -> float:
@@ -53,7 +58,7 @@ def plot_structures(rows, family: str, out: Path) -> list[Path]:
     key, xlabel = SWEEP[family]
     if family == "homogeneous" or not rows:
         return []
-    fig = Figure(figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
     a1, a2 = fig.subplots(1, 2)
     for (ele, rev), grp in sorted(_cell_groups(rows).items()):
         x = np.array([_num(r[key]) for r in grp])
@@ -79,7 +84,7 @@ def plot_performance(rows, family: str, out: Path) -> list[Path]:
         for r in grp:
             i = _num(r["current_density_mA_cm2"]) if key != "current_density_mA_cm2" else 0
             lines[(i, _num(r.get("transference_number")))].append(r)
-        fig = Figure(figsize=(10, 7))
+        fig = Figure(figsize=(10, 7), layout="constrained")
         axes = fig.subplots(2, 2, sharex=True)
         for (i, tp), rs in sorted(lines.items()):
             parts = ([f"{i:g} mA/cm²"] if i else []) + ([f"t+ = {tp:g}"] if tp == tp else [])
@@ -87,15 +92,14 @@ def plot_performance(rows, family: str, out: Path) -> list[Path]:
             x = np.array([_num(r[key]) for r in rs])
             o = np.argsort(x)
             x = x[o]
-            for col, (ax, gax, unit) in zip(
-                    ("capacity_mAh_cm2", "energy_density_Wh_kg"),
-                    ((axes[0, 0], axes[0, 1], "mAh/cm²"), (axes[1, 0], axes[1, 1], "Wh/kg")),
-                    strict=True):
+            for col, (ax, gax) in zip(QUANTITY, ((axes[0, 0], axes[0, 1]),
+                                                 (axes[1, 0], axes[1, 1])), strict=True):
+                what, unit = QUANTITY[col]
                 y = np.array([_num(r[col]) for r in rs])[o]
                 ax.plot(x, y, "o-", label=name)
                 gax.plot(x, y - y[0], "o-", label=name)  # gain over the first structure
-                ax.set_ylabel(f"{col.split('_')[0]} ({unit})")
-                gax.set_ylabel(f"gain over {key} = {x[0]:g} ({unit})")
+                ax.set_ylabel(f"{what} ({unit})")
+                gax.set_ylabel(f"{what} gain vs {SWEEP_VALUE[key].format(x[0])} ({unit})")
         for ax in axes.ravel():
             ax.grid(alpha=0.3)
         for ax in axes[1]:
@@ -115,7 +119,7 @@ def plot_profiles(rows, family: str, directory: Path, out: Path) -> list[Path]:
         i_max = max(_num(r["current_density_mA_cm2"]) for r in grp)
         sel = [r for r in grp if _num(r["current_density_mA_cm2"]) == i_max]
         liquid = ele == "liquid"
-        fig = Figure(figsize=(10 if liquid else 5.5, 3.8))
+        fig = Figure(figsize=(10 if liquid else 5.5, 3.8), layout="constrained")
         axes = fig.subplots(1, 2 if liquid else 1, squeeze=False)
         for r in sorted(sel, key=lambda r: (_num(r[key]), _num(r.get("transference_number")))):
             f = directory / "cases" / r["case"] / "profiles.json"
@@ -123,8 +127,7 @@ def plot_profiles(rows, family: str, directory: Path, out: Path) -> list[Path]:
                 continue
             prof = json.loads(f.read_text())
             tp = r.get("transference_number")
-            name = {"radius_um": "r = {:g} µm", "f_l60": "f_L60 = {:g}"}.get(
-                key, "{:g} mA/cm²").format(_num(r[key])) + (
+            name = SWEEP_VALUE[key].format(_num(r[key])) + (
                 f", t+ = {float(tp):g}" if tp not in (None, "") else "")
             u = np.array([np.nan if v is None else v for v in prof["cam_utilisation"]])
             axes[0, 0].plot(prof["x_um"], u, label=name)
