@@ -35,28 +35,44 @@ def _offscreen_pyvista():
 
 
 def render_structure(structure: VoxelStructure, path, show_phases=(1, 3, 4),
-                     window_size=(1000, 800)) -> Path:
-    """3D render of the chosen phases (default CAM, CBD, separator; electrolyte left
-    transparent) to a PNG, off-screen. x (separator -> collector) points right."""
+                     window_size=(1100, 850), electrolyte_opacity: float = 0.12) -> Path:
+    """3D render of the chosen phases (default CAM, CBD, separator) with the electrolyte
+    translucent, to a PNG, off-screen. x (separator -> collector) points right; the view
+    is onto the y = 0 face, along whose lower edge the channel of a ``single``
+    perforation (a quarter hole on the y = z = 0 edge) runs; the box is labelled in µm
+    and its anode (x = 0) and collector (x = Lx) sides are named."""
     pv = _offscreen_pyvista()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     nx, ny, nz = structure.shape
     h = structure.voxel_size * 1e6  # µm for the picture
+    lx, lz = nx * h, nz * h
     grid = pv.ImageData(dimensions=(nx + 1, ny + 1, nz + 1), spacing=(h, h, h))
     grid.cell_data["phase"] = structure.labels.ravel(order="F")
-    shown = grid.extract_cells(np.flatnonzero(np.isin(grid.cell_data["phase"], show_phases)))
     plotter = pv.Plotter(off_screen=True, window_size=list(window_size))
     plotter.set_background("white")
-    for pid in show_phases:
-        part = shown.extract_cells(np.flatnonzero(shown.cell_data["phase"] == pid))
+    phases = list(show_phases) + ([2] if electrolyte_opacity > 0 and 2 not in show_phases
+                                  else [])
+    for pid in phases:
+        part = grid.extract_cells(np.flatnonzero(grid.cell_data["phase"] == pid))
         if part.n_cells:
-            plotter.add_mesh(part, color=PHASE_COLOURS[pid], show_edges=False,
-                             label=PHASE_NAMES[pid])
+            opacity = electrolyte_opacity if pid == 2 and pid not in show_phases else 1.0
+            surface = part.extract_surface(algorithm="dataset_surface")
+            plotter.add_mesh(surface, color=PHASE_COLOURS[pid], opacity=opacity,
+                             show_edges=False, label=PHASE_NAMES[pid])
     plotter.add_mesh(grid.outline(), color="black")
-    plotter.add_legend(bcolor="white", face="rectangle")
-    plotter.show_axes()
-    plotter.camera_position = "iso"
+    plotter.show_bounds(xtitle="x (um)", ytitle="y (um)", ztitle="z (um)", font_size=11,
+                        color="black", location="outer", ticks="outside")
+    plotter.add_point_labels(
+        np.array([[0.0, 0.0, 1.12 * lz], [lx, 0.0, 1.12 * lz]]),
+        ["anode side (x = 0)", "current collector (x = Lx)"], font_size=14,
+        text_color="black", shape_opacity=0.0, show_points=False, always_visible=True)
+    plotter.add_legend(bcolor="white", face="rectangle", loc="upper left", size=(0.16, 0.16))
+    # from (+x, −y, +z): x to the right, the y = 0 face in front, its lower edge (y = z =
+    # 0, where a 'single' perforation's quarter hole runs) visible
+    plotter.view_vector((1.0, -1.6, 0.9), viewup=(0.0, 0.0, 1.0))
+    plotter.reset_camera()
+    plotter.camera.zoom(0.85)
     plotter.screenshot(str(path))
     plotter.close()
     return path
