@@ -100,15 +100,24 @@ def render_fields(model, path, window_size=(1800, 600)) -> Path | None:
     pl = pv.Plotter(off_screen=True, shape=(1, 3), window_size=list(window_size))
     pl.set_background("white")
     vmax = float(np.percentile(ele_i.cell_data["|i_e| (A/m²)"], 99.5))
-    for k, (g, name, cmap, clim) in enumerate((
-            (cam, "lithiation", "viridis", (p.operation.initial_stoichiometry, 1.0)),
-            (ele_p, "phi_e (V)", "coolwarm", None),
-            (ele_i, "|i_e| (A/m²)", "inferno", (0.0, vmax)))):
+    panels = (  # grid, array, colour map, range, bar format, panel title
+        (cam, "lithiation", "viridis", (p.operation.initial_stoichiometry, 1.0), "%.2f",
+         "CAM lithiation x = c_s / c_max"),
+        (ele_p, "phi_e (V)", "coolwarm", None, "%.3f", "electrolyte potential (V)"),
+        (ele_i, "|i_e| (A/m²)", "inferno", (0.0, vmax), "%.0f",
+         "ionic current density (A/m^2)"))
+    for k, (g, name, cmap, clim, fmt, title) in enumerate(panels):
         pl.subplot(0, k)
-        pl.add_mesh(g, scalars=name, cmap=cmap, clim=clim,
-                    scalar_bar_args={"title": name, "color": "black"})
+        pl.add_text(title, position="upper_edge", font_size=12, color="black")
+        # one bar per panel: pyvista keys its scalar bars by title
+        pl.add_mesh(g, scalars=name, cmap=cmap, clim=clim, scalar_bar_args={
+            "title": name, "color": "black", "n_labels": 3, "fmt": fmt, "position_x": 0.2,
+            "width": 0.6, "label_font_size": 13, "title_font_size": 13})
         pl.add_mesh(g.outline(), color="black")
-        pl.camera_position = "iso"
+        # x (anode -> collector) to the right, as in ``render_structure``
+        pl.view_vector((1.0, -1.6, 0.9), viewup=(0.0, 0.0, 1.0))
+        pl.reset_camera()
+        pl.camera.zoom(0.9)
     pl.screenshot(str(path))
     pl.close()
     return path
