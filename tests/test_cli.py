@@ -354,3 +354,28 @@ def test_plot_of_a_single_discharge(assb_file, tmp_path):
     assert (out / "figures" / "discharge.png").stat().st_size > 20_000
     r = CliRunner().invoke(main, ["plot", str(tmp_path)])  # neither study nor discharge
     assert r.exit_code == 2 and "voltage.csv" in r.output
+
+
+@pytest.mark.mpi
+def test_info_json_once_under_mpiexec(assb_file):
+    """`mpiexec -n 2 fem-assb info --json`: one JSON object on stdout, not two."""
+    from mpi4py import MPI
+
+    if MPI.COMM_WORLD.size > 1:
+        pytest.skip("starts its own mpiexec; run from the serial suite")
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    r = subprocess.run([str(mpiexec), "-n", "2", sys.executable, "-m", "fem_assb.cli", "info",
+                        str(assb_file), "--json"], capture_output=True, text=True, timeout=120,
+                       check=True)
+    assert json.loads(r.stdout)["theoretical_capacity_mAh_cm2"] > 0
+
+
+def test_tiny_voxels_and_non_finite_study_values_are_refused(tmp_path):
+    from fem_assb.materials import ParameterError
+    from fem_assb.structure import StructureError, VoxelStructure
+    from fem_assb.studies import load_config
+
+    with pytest.raises(StructureError, match="below 1 nm"):
+        VoxelStructure(np.ones((2, 2, 2), np.uint8), 1e-300)
+    with pytest.raises(ParameterError, match="finite"):
+        load_config("perforated", overrides={"separator_um": float("nan")})

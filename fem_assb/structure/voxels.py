@@ -89,9 +89,10 @@ class VoxelStructure:
         if not np.isfinite(vs) or vs <= 0:
             raise StructureError(
                 f"voxel_size must be a positive length in m, got {self.voxel_size}")
-        if vs > 1e-3:
+        if vs > 1e-3 or vs < 1e-9:
             raise StructureError(
-                f"voxel_size {vs} m is larger than 1 mm: give it in metres (e.g. 1e-6 for 1 µm)")
+                f"voxel_size {vs} m is {'larger than 1 mm' if vs > 1e-3 else 'below 1 nm'}: "
+                "give it in metres (e.g. 1e-6 for 1 µm)")
         self.voxel_size = vs
 
     # -- geometry -------------------------------------------------------------------

@@ -22,7 +22,7 @@ BUILTIN_STUDIES = ("perforated", "transference", "layered")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Geometry(_Strict):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +148,8 @@ def optimise_layers(current_density_mA_cm2: float, output: str | Path, n_layers:
         bounds += [tuple(cam_bounds)] * n_layers
         x0 += list(cam_fractions)
 
+    seen = {"n": 0, "best": float("-inf")}
+
     def energy_density(x):
         fr = stick_breaking(x[:n_layers - 1])
         cams = list(x[n_layers - 1:]) if optimise_composition else list(cam_fractions)
@@ -157,6 +160,13 @@ def optimise_layers(current_density_mA_cm2: float, output: str | Path, n_layers:
         r = discharge(s, current_density_mA_cm2, electrolyte=electrolyte, params=params,
                       separator_um=separator_um, output=out / "cases" / tag, comm=comm,
                       progress=False)
+        seen["n"] += 1
+        seen["best"] = max(seen["best"], r.energy_density_Wh_kg)
+        if comm.rank == 0:  # progress: one line per discharge
+            print(f"fem-assb: discharge {seen['n']} (of at most {max_evaluations} new): "
+                  f"layers {', '.join(f'{f:.3f}' for f in fr)}, CAM "
+                  f"{', '.join(f'{c:.3f}' for c in cams)}: {r.energy_density_Wh_kg:.1f} Wh/kg "
+                  f"(best so far {seen['best']:.1f})", file=sys.stderr, flush=True)
         return r.energy_density_Wh_kg
 
     res = maximise(energy_density, bounds, x0, max_evaluations, log=out / "evaluations.csv",
