@@ -208,7 +208,7 @@ def test_disconnected_structures_are_named():
     island = s.labels.copy()
     island[2:4] = ELECTROLYTE
     island[0:2, 0:2, 0:2] = CAM
-    with pytest.warns(UserWarning, match=r"CAM voxels \([0-9.]+ % of the CAM\) have no "
+    with pytest.warns(UserWarning, match=r"CAM voxels \([0-9.e-]+ % of the CAM\) have no "
                                          "electronic path"):
         res = discharge(VoxelStructure(island, 1e-6), 8.0, separator_um=3.0,
                         progress=False, comm=MPI.COMM_SELF)
