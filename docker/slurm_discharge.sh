@@ -5,8 +5,8 @@
 #
 # Memory: `fem-assb discharge` prints its estimate (memory per rank, time) before it
 # starts and refuses a run that does not fit; size --ntasks so that the estimate per
-# rank is below the memory per task. Rule of thumb: ~8 kB per voxel of the virtual cell
-# (ASSB; ~12 kB LIB) in all, plus ~0.16 GiB per rank.
+# rank is below the memory per task. Rule of thumb: ~6.6 kB per voxel of the virtual cell
+# (ASSB; ~9.3 kB LIB) in all, plus ~0.16 GiB per rank.
 #SBATCH --job-name=fem-assb
 #SBATCH --nodes=1
 #SBATCH --ntasks=16

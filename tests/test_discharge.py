@@ -95,7 +95,7 @@ def test_bad_input_is_named():
         discharge(VoxelStructure(cut, 1e-6), 1.0, progress=False, comm=MPI.COMM_SELF)
     gap = np.full((4, 2, 2), CAM, np.uint8)
     gap[0] = 0  # a void plane between separator and CAM: no CAM|SE contact
-    with pytest.raises(StructureError, match="no contact with the electrolyte"):
+    with pytest.raises(DischargeError, match="no CAM has both an electronic path"):
         discharge(VoxelStructure(gap, 1e-6), 1.0, progress=False, comm=MPI.COMM_SELF)
 
 

@@ -22,16 +22,15 @@ GIB = 2**30
 # measured: 106 × 60 × 60 µm cell + 25 µm separator (4.7e5 voxels), 2 ranks, a full
 # 8 mA/cm² discharge (benchmarks/results/default_structure_*_8mA_2ranks.json): ASSB peak
 # 3.16 GiB (1.62 GiB on the larger rank; 3.86 before the nested Jacobian and the GAMG
-# reset), i.e. 6.5 kB per voxel beyond the 160 MiB of each process, with x-slabs
-# balanced by unknowns; LIB 5.37 GiB, 11.5 kB per voxel (measured before those changes:
-# an upper bound)
-BYTES_PER_VOXEL = {"solid": 6600, "liquid": 11800}  # all ranks together
+# reset), LIB 4.35 GiB (2.23 on the larger rank; was 5.37), i.e. 6.5 and 9.2 kB per
+# voxel beyond the 160 MiB of each process, with x-slabs balanced by unknowns
+BYTES_PER_VOXEL = {"solid": 6600, "liquid": 9300}  # all ranks together
 BASE_BYTES_PER_RANK = 160 * 2**20  # Python + DOLFINx + PETSc + compiled forms
 IMBALANCE = 1.05  # the heaviest rank over the mean (ranks > 1)
 # wall time per voxel and Newton iteration on one rank-core (the study-size runs on 2
-# ranks: ASSB 1292 s / 109 Newton iterations / 2.36e5 voxels per rank = 5.0e-5 s; LIB
-# 2888 s / 96 = 1.3e-4 s, part of it sharing the cores with other jobs)
-SECONDS_PER_VOXEL_NEWTON = {"solid": 5e-5, "liquid": 1.2e-4}
+# ranks: ASSB 1249 s / 110 Newton iterations / 2.36e5 voxels per rank = 4.8e-5 s; LIB
+# 2312 s / 96 = 1.0e-4 s, part of it sharing the cores with tests)
+SECONDS_PER_VOXEL_NEWTON = {"solid": 5e-5, "liquid": 1.0e-4}
 TYPICAL_NEWTON = 110  # the study-size runs at 8 mA/cm² (ASSB 109, LIB 96)
 
 
