@@ -228,22 +228,20 @@ def pending_cases(cfg: StudyConfig, out: Path) -> list[Case]:
 
 
 def _check_same_config(cfg: StudyConfig, out: Path) -> None:
-    """Refuse a directory whose results were computed with another configuration (they
-    would stand beside the new ones while study.json claims the new config for all)."""
-    keys = {c.id: case_key(cfg, c) for c in expand(cfg)}
-    for r in read_table(out / "results.csv"):
-        if r["case"] in keys and r.get("case_key") != keys[r["case"]]:
-            raise StudyMismatch(
-                f"{out / 'results.csv'}: case {r['case']} was computed with another "
-                "configuration or fem_assb version (cut-off, parameters, geometry, ...); "
-                "give a new output directory, or remove the file to recompute")
-    skeys = {c.structure_key: structure_config_key(cfg, c) for c in expand(cfg)}
-    for r in read_table(out / "structures.csv"):
-        if r["structure"] in skeys and r.get("structure_config_key") != skeys[r["structure"]]:
-            raise StudyMismatch(
-                f"{out / 'structures.csv'}: structure {r['structure']} was made with another "
-                "configuration or fem_assb version (geometry, parameters, ...); give a new "
-                "output directory, or remove the file to recompute")
+    """Refuse a directory whose results or structures were computed with another
+    configuration (they would stand beside the new ones while study.json claims the new
+    config for all)."""
+    cases = expand(cfg)
+    for table, id_col, key_col, keys in (
+            ("results.csv", "case", "case_key", {c.id: case_key(cfg, c) for c in cases}),
+            ("structures.csv", "structure", "structure_config_key",
+             {c.structure_key: structure_config_key(cfg, c) for c in cases})):
+        for r in read_table(out / table):
+            if r[id_col] in keys and r.get(key_col) != keys[r[id_col]]:
+                raise StudyMismatch(
+                    f"{out / table}: {id_col} {r[id_col]} was computed with another "
+                    "configuration or fem_assb version (cut-off, parameters, geometry, ...);"
+                    " give a new output directory, or remove the file to recompute")
 
 
 def run_study(cfg: StudyConfig, output: str | Path, comm=None, jobs: int = 1,
