@@ -80,7 +80,7 @@ def _launched_by_mpi() -> bool:
     return any(v.isdigit() and int(v) > 1 for v in sizes)
 
 
-_ERROR_COMM = []  # a communicator of its own for error handling (set up by ``main``)
+_ERROR_COMM = []  # a communicator of its own for error handling (set up by _Errors)
 ERROR_GRACE_S = 5.0  # how long failing ranks wait for the others before aborting all
 
 

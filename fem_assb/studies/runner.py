@@ -323,6 +323,7 @@ def _run_study(cfg: StudyConfig, out: Path, comm, jobs: int, progress: bool, con
         bar.close()
     if rank0:
         _forget_failures(out / "failed.csv", {r["case"] for r in read_table(out / "results.csv")})
+    comm.barrier()  # rank 0's last rows are written before any rank reads the tables
     return out / "results.csv"
 
 
