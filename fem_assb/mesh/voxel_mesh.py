@@ -15,7 +15,9 @@ Vertices where voxels of the meshed set meet only along an edge or at a corner a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import gc
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import basix.ufl
 import numpy as np
@@ -48,7 +50,8 @@ class VoxelMesh:
     Attributes:
         mesh: the DOLFINx mesh (coordinates in m, x through the thickness).
         cell_tags: phase id of every local cell (owned and ghost).
-        facet_tags: interface and face tags (``fem_assb.mesh.tags``).
+        facet_tags: interface and face tags (``fem_assb.mesh.tags``), made on first use
+            (they need the mesh's facets: about 80 bytes per cell).
         labels: the (possibly refined) voxel label array that was meshed.
         voxel_size: voxel edge of ``labels`` in m.
         cell_voxel: flat index into ``labels`` of every local cell (owned and ghost).
@@ -56,10 +59,59 @@ class VoxelMesh:
 
     mesh: dolfinx.mesh.Mesh
     cell_tags: dolfinx.mesh.MeshTags
-    facet_tags: dolfinx.mesh.MeshTags
     labels: np.ndarray
     voxel_size: float
     cell_voxel: np.ndarray
+    _make_mesh: Callable[[], dolfinx.mesh.Mesh] = field(repr=False)
+    _facet_tags: dolfinx.mesh.MeshTags | None = field(default=None, repr=False)
+
+    @property
+    def facet_tags(self) -> dolfinx.mesh.MeshTags:
+        if self._facet_tags is None:
+            self._facet_tags = _tag_facets(self.mesh, self.cell_tags.values, self.lengths)
+            self._facet_tags.name = "facets"
+        return self._facet_tags
+
+    def has_entities(self) -> bool:
+        """Whether the mesh holds facets (made by facet tags, submeshes, facet forms)."""
+        try:
+            self.mesh.topology.connectivity(2, 0)
+        except RuntimeError:
+            return False
+        return self.mesh.topology.index_map(2) is not None
+
+    def drop_entities(self) -> None:
+        """Replace the DOLFINx mesh by a new, identical one (the same cells, vertices and
+        local numbering) that holds only cells and vertices.
+
+        DOLFINx's ``create_submesh`` makes every edge, facet, connectivity and entity
+        permutation of the parent mesh (needed for lower-dimensional submeshes only): about
+        140 MiB per million cells (measured at the study size) that a cell model never
+        uses after its submeshes are made. Objects made on the old mesh (submesh entity
+        maps, measures, spaces) must be made again on the new one; integration entities
+        (cell, local facet) stay valid.
+        """
+        old = self.mesh
+        fingerprint = (old.topology.original_cell_index.copy(),
+                       old.geometry.input_global_indices.copy(),
+                       old.topology.connectivity(3, 0).array.copy())
+        values = self.cell_tags.values.copy()
+        # the old mesh goes first (when nothing else holds it): it and the new one with
+        # its construction would be the peak of the set-up
+        self.mesh = self.cell_tags = self._facet_tags = old = None
+        gc.collect()
+        new = self._make_mesh()
+        same = all(np.array_equal(a, b) for a, b in zip(fingerprint, (
+            new.topology.original_cell_index, new.geometry.input_global_indices,
+            new.topology.connectivity(3, 0).array), strict=True))
+        if not new.comm.allreduce(same, op=MPI.LAND):
+            raise RuntimeError("re-made mesh differs from the first (non-deterministic "
+                               "partition or ordering)")
+        self.mesh = new
+        self.cell_tags = dolfinx.mesh.meshtags(new, 3, np.arange(values.size, dtype=np.int32),
+                                               values)
+        self.cell_tags.name = "phase"
+        self._facet_tags = None
 
     @property
     def comm(self):
@@ -253,17 +305,21 @@ def build_mesh(structure: VoxelStructure, phases=None, comm=MPI.COMM_WORLD,
         for label, weight in phase_weights.items():
             w[label] = weight
         plane_weights = np.where(mask, w[labels], 0.0).sum(axis=(1, 2))
-    cells, coords = _slab_mesh_data(mask, h, comm, connectivity, plane_weights)
-    element = ufl.Mesh(basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,)))
-    ghost = dolfinx.mesh.GhostMode.shared_facet
-    if comm.size == 1:
-        partitioner = None
-    elif partition == "slab":
-        partitioner = dolfinx.mesh.create_cell_partitioner(
-            _slab_partitioner(comm, cells.shape[0]), ghost, 2)
-    else:
-        partitioner = dolfinx.mesh.create_cell_partitioner(ghost, 2)
-    msh = dolfinx.mesh.create_mesh(comm, cells, element, coords, partitioner)
+
+    def make_mesh():  # deterministic: the same input gives the same local numbering
+        cells, coords = _slab_mesh_data(mask, h, comm, connectivity, plane_weights)
+        element = ufl.Mesh(basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,)))
+        ghost = dolfinx.mesh.GhostMode.shared_facet
+        if comm.size == 1:
+            partitioner = None
+        elif partition == "slab":
+            partitioner = dolfinx.mesh.create_cell_partitioner(
+                _slab_partitioner(comm, cells.shape[0]), ghost, 2)
+        else:
+            partitioner = dolfinx.mesh.create_cell_partitioner(ghost, 2)
+        return dolfinx.mesh.create_mesh(comm, cells, element, coords, partitioner)
+
+    msh = make_mesh()
 
     num_cells = msh.topology.index_map(3).size_local + msh.topology.index_map(3).num_ghosts
     mid = dolfinx.mesh.compute_midpoints(msh, 3, np.arange(num_cells, dtype=np.int32))
@@ -275,7 +331,4 @@ def build_mesh(structure: VoxelStructure, phases=None, comm=MPI.COMM_WORLD,
     cell_labels = labels.ravel()[cell_voxel].astype(np.int32)
     cell_tags = dolfinx.mesh.meshtags(msh, 3, np.arange(num_cells, dtype=np.int32), cell_labels)
     cell_tags.name = "phase"
-    lengths = tuple(n * h for n in labels.shape)
-    facet_tags = _tag_facets(msh, cell_labels, lengths)
-    facet_tags.name = "facets"
-    return VoxelMesh(msh, cell_tags, facet_tags, labels, h, cell_voxel)
+    return VoxelMesh(msh, cell_tags, labels, h, cell_voxel, make_mesh)

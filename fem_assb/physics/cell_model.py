@@ -13,11 +13,13 @@ discharge i < 0. With n the outward normal of the CAM:
 
     i = i0 [exp(αFη/RT) − exp(−(1−α)Fη/RT)],  η = Φ_s − Φ_e − U(c_s/c_max) − i R_f
 
-w is the active fraction of an interface facet: 1 on CAM|electrolyte, the porosity of
-the porous neighbour on CAM|CBD and CAM|separator facets of the LIB (only its pores
-hold electrolyte). The Li balance is multiplied by F so that every equation is a
-current (A). The collector contact conductance G (default 1e7 S/m²) makes the collector
-face equipotential: its voltage error is I/G (8 µV at 8 mA/cm²). Φ_s and V are solved
+The facet terms (interface, collector, anode) use vertex quadrature and are assembled
+vertex by vertex (``fem_assb.physics.nodal``). w is the active fraction of an interface
+facet: 1 on CAM|electrolyte, the porosity of the porous neighbour on CAM|CBD and
+CAM|separator facets of the LIB (only its pores hold electrolyte). The Li balance is
+multiplied by F so that every equation is a current (A). The collector contact
+conductance G (default 1e7 S/m²) makes the collector face equipotential: its voltage
+error is I/G (8 µV at 8 mA/cm²). Φ_s and V are solved
 as deviations from a reference potential ``v_ref`` (the last cell voltage), so the
 residuals have no rounding floor from ~4 V potentials.
 """
@@ -31,8 +33,9 @@ import ufl
 from fem_assb._dolfinx import MPI, dolfinx, fem
 from fem_assb.constants import FARADAY, GAS_CONSTANT
 from fem_assb.materials import Parameters, butler_volmer, make_function
-from fem_assb.physics.domains import COLLECTOR, CellDomains
+from fem_assb.physics.domains import ANODE, COLLECTOR, CellDomains
 from fem_assb.physics.interface import NodalInterface
+from fem_assb.physics.nodal import NodalTerm
 from fem_assb.structure.phases import CAM
 
 
@@ -63,8 +66,9 @@ class CellModel:
     """Base of the ASSB and LIB models: CAM unknowns, collector, voltage, state.
 
     Subclasses set ``electrolyte_unknowns`` (functions on the electrolyte submesh, after
-    V in the block order), implement ``exchange_current``, ``electrolyte_residuals`` and
-    ``anode_current``, and may add diagnostics.
+    V in the block order) and ``anode_arguments`` (unknown indices, Φ_e last), implement
+    ``exchange_current``, ``electrolyte_residuals`` and ``anode_current_density``, and
+    may add diagnostics.
     """
 
     # {phase id: unknown fields per voxel} for balancing parallel x-slabs (None: equal)
@@ -137,37 +141,44 @@ class CellModel:
             solid_conductivities: {phase id: σ(x) or constant} of the electron conductors.
         """
         d, p = self.doms, self.params
-        dx, ds = d.dx, d.ds
-        c, phi_s, V = self.c, self.phi_s, self.voltage
+        dx = d.dx
+        c, phi_s = self.c, self.phi_s
         vc, vs = ufl.TestFunction(self.Vc), ufl.TestFunction(self.Vs)
         q = ufl.TestFunction(self.R)
         x = c / p.cam.c_max
         G = p.collector.contact_conductance
-        j_coll = G * (phi_s - V)  # current leaving the solid into the collector
         cam = dx(CAM)
         # the interface terms (+w i in F_c and F_s, −w i in the electrolyte charge
         # balance) are added vertex by vertex: ``self.interface``
         F_c = (FARADAY * (c - self.c_old) / self.dt * vc * cam
                + FARADAY * diffusivity(x) * ufl.inner(ufl.grad(c), ufl.grad(vc)) * cam)
-        F_s = j_coll * vs * ds(COLLECTOR)
+        F_s = 0
         for phase, sigma in solid_conductivities.items():
             if phase == CAM:
                 F_s += sigma(x) * ufl.inner(ufl.grad(phi_s), ufl.grad(vs)) * dx(phase)
             else:  # constant σ: one point is exact for the constant integrand
                 F_s += sigma * ufl.inner(ufl.grad(phi_s), ufl.grad(vs)) * dx(phase, degree=0)
-        A, A_coll = d.cross_section, d.collector_area
-        F_V = (j_coll - self.current * A / A_coll) * q * ds(COLLECTOR)
+        # the collector (+G (Φ_s − V) in F_s and F_V, −I A in F_V) and the anode kinetics
+        # (−i_anode in the electrolyte charge balance) are nodal too: ``self.collector``,
+        # ``self.anode``. F_V then has no UFL term.
+        F_V = ufl.ZeroBaseForm((q,))
         # V next to Φ_s: the solver's groups (Φ_s with V, ...) are contiguous blocks
         self.residuals = [F_c, F_s, F_V, *self.electrolyte_residuals()]
-        self.unknowns = [c, phi_s, V, *self.electrolyte_unknowns]
+        self.unknowns = [c, phi_s, self.voltage, *self.electrolyte_unknowns]
         # potentials relative to v_ref (for the predictor)
         self.referenced = [False, True, True] + [False] * len(self.electrolyte_unknowns)
         em = d.entity_maps
         self.interface = NodalInterface(self)
-        self.diagnostics = {
-            "collector_current_A": fem.form(j_coll * ds(COLLECTOR), entity_maps=em),
-            "lithium_mol": fem.form(c * cam, entity_maps=em),
-        }
+        A, A_coll = d.cross_section, d.collector_area
+        self.collector = NodalTerm(
+            self, [(d.boundary_entities[COLLECTOR], 1.0)], args=(1, 2), rows={1: 1.0, 2: 1.0},
+            function=lambda phi, v: G * (phi - v),  # j_coll (A/m²), both relative to v_ref
+            sources={2: lambda: -float(self.current.value) * A / A_coll})
+        self.anode = None if p.anode.kinetics == "ideal" else NodalTerm(
+            self, [(d.boundary_entities[ANODE], 1.0)], args=self.anode_arguments,
+            rows={self.anode_arguments[-1]: -1.0}, function=self.anode_current_density)
+        self.nodal_terms = [t for t in (self.interface, self.collector, self.anode) if t]
+        self.diagnostics = {"lithium_mol": fem.form(c * cam, entity_maps=em)}
 
     # -- state ------------------------------------------------------------------------
     def set_rest_state(self) -> float:
@@ -260,15 +271,16 @@ class CellModel:
         'collector_current_A', 'lithium_mol' (+ 'salt_mol' in the LIB)."""
         if name == "interface_current_A":
             return self.interface.total_current()
+        if name == "collector_current_A":
+            return self.collector.total()
         val = fem.assemble_scalar(self.diagnostics[name])
         return self.doms.mesh.comm.allreduce(val, op=MPI.SUM)
 
     def collector_dof_count(self) -> int:
         """Global number of Φ_s unknowns on the collector: the cell voltage V's couplings
         (a dense row and column of the Jacobian)."""
-        vs = ufl.TestFunction(self.Vs)
-        form = fem.form(vs * self.doms.ds(COLLECTOR), entity_maps=self.doms.entity_maps)
-        b = fem.assemble_vector(form)
+        b = dolfinx.la.vector(self.Vs.dofmap.index_map)
+        b.array[:] = np.bincount(self.collector.dofs[:, 0], minlength=b.array.size)
         b.scatter_reverse(dolfinx.la.InsertMode.add)
         n_own = self.Vs.dofmap.index_map.size_local
         return self.doms.mesh.comm.allreduce(int(np.count_nonzero(b.array[:n_own])),

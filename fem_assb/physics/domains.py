@@ -10,11 +10,14 @@ on submeshes and are reached through entity maps:
   liquid cells). CBD cells belong to both sets (overlapping submeshes).
 
 Interface facets (CAM|electrolyte, CAM|CBD and CAM|separator, each with its own ``dS``
-id) are integrated on integration entities ordered so that the '+' side is always the
-CAM cell: the raw order
-depends on the partition, and a submesh function restricted to the wrong side silently
-evaluates to zero. The collector (CAM facets on x = Lx) and the anode (electrolyte
-facets on x = 0) are exterior-facet integrals. Areas are summed over ranks.
+id) are given as integration entities ordered so that the '+' side is always the CAM
+cell: the raw order depends on the partition, and a submesh function restricted to the
+wrong side silently evaluates to zero. The collector (CAM facets on x = Lx) and the
+anode (electrolyte facets on x = 0) are exterior-facet entities (``ds`` ids). The cell
+models assemble all facet terms vertex by vertex from these entities
+(``fem_assb.physics.nodal``); the ``dS``/``ds`` measures remain for checks and
+post-processing (a form with facet integrals makes DOLFINx create the mesh's facets).
+Areas are summed over ranks.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class CellDomains:
     anode_area: float  # m²
     cross_section: float  # m² (Ly Lz)
     interface_entities: dict  # dS id -> interior-facet entities (cell+, facet+, cell−, facet−)
+    boundary_entities: dict  # ds id -> exterior-facet entities, rows (cell, local facet)
 
     @property
     def mesh(self):
@@ -74,29 +78,44 @@ def _owned_and_ghost_cells(vm: VoxelMesh, phases) -> np.ndarray:
     return np.flatnonzero(np.isin(vm.cell_tags.values, phases)).astype(np.int32)
 
 
-def _area(msh, measure) -> float:
-    one = fem.Constant(msh, 1.0)
-    return msh.comm.allreduce(fem.assemble_scalar(fem.form(one * measure)), op=MPI.SUM)
+def facet_areas(msh, cell_facets: np.ndarray) -> np.ndarray:
+    """Area (m²) of each facet given as a row (cell, local facet) of a tetrahedral mesh."""
+    x = msh.geometry.x
+    nodes = msh.geometry.dofmaps[0][cell_facets[:, 0]]  # P1: the cell's vertices in order
+    keep = np.arange(4)[None, :] != cell_facets[:, 1:2]  # facet i is opposite vertex i
+    tri = x[nodes[keep].reshape(-1, 3)]
+    return 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
 
 
-def cell_domains(vm: VoxelMesh) -> CellDomains:
-    """Build the CAM and electrolyte submeshes and the interface/boundary measures."""
+def _area(msh, cell_facets: np.ndarray) -> float:
+    """Total area (m²) of the facets (rows (cell, local facet)) over all ranks."""
+    return msh.comm.allreduce(float(facet_areas(msh, cell_facets).sum()), op=MPI.SUM)
+
+
+def _entity_map(parent, submesh, sub_to_parent: np.ndarray) -> dolfinx.mesh.EntityMap:
+    """The cell map of ``submesh`` into ``parent`` (local indices)."""
+    cpp = dolfinx.cpp.mesh.EntityMap(parent.topology._cpp_object,
+                                     submesh.topology._cpp_object, 3, sub_to_parent)
+    return dolfinx.mesh.EntityMap(cpp)
+
+
+def _submeshes_and_entities(vm: VoxelMesh):
+    """Submeshes (CAM, electrolyte[, solid]) with their cells' parent indices, and the
+    interface and boundary integration entities, all made on ``vm``'s present mesh."""
     msh = vm.mesh
     top = msh.topology
     top.create_connectivity(2, 3)
     top.create_connectivity(3, 2)
     labels = vm.cell_tags.values
-    cam_cells = _owned_and_ghost_cells(vm, (CAM,))
-    ele_cells = _owned_and_ghost_cells(vm, ELECTROLYTE_PHASES)
-    cam, cam_map, _, _ = dolfinx.mesh.create_submesh(msh, 3, cam_cells)
-    ele, ele_map, _, _ = dolfinx.mesh.create_submesh(msh, 3, ele_cells)
-    maps = [cam_map, ele_map]
-    has_cbd = msh.comm.allreduce(int(np.any(labels == CBD)), op=MPI.MAX)
-    solid = cam
-    if has_cbd:
-        solid, solid_map, _, _ = dolfinx.mesh.create_submesh(
-            msh, 3, _owned_and_ghost_cells(vm, SOLID_PHASES))
-        maps.append(solid_map)
+    phase_sets = [(CAM,), ELECTROLYTE_PHASES]
+    if msh.comm.allreduce(int(np.any(labels == CBD)), op=MPI.MAX):
+        phase_sets.append(SOLID_PHASES)
+    subs = []
+    for phases in phase_sets:
+        sub, emap, _, _ = dolfinx.mesh.create_submesh(msh, 3,
+                                                      _owned_and_ghost_cells(vm, phases))
+        n = sub.topology.index_map(3).size_local + sub.topology.index_map(3).num_ghosts
+        subs.append((sub, emap.sub_topology_to_topology(np.arange(n, dtype=np.int32), False)))
 
     def interface(facet_tag):  # interior-facet entities with '+' = CAM cell
         facets = vm.facet_tags.find(facet_tag)
@@ -107,12 +126,8 @@ def cell_domains(vm: VoxelMesh) -> CellDomains:
         assert np.all(labels[ents[:, 0]] == CAM) and np.all(labels[ents[:, 2]] != CAM)
         return ents.ravel()
 
-    # P1 fields: degree-2 quadrature is exact for the mass terms; without a fixed degree
-    # UFL would estimate huge degrees for the nested exp/tanh of the kinetics
-    md = {"quadrature_degree": QUADRATURE_DEGREE}
     if_ents = {IF_ELECTROLYTE: interface(tags.CAM_ELECTROLYTE),
                IF_CBD: interface(tags.CAM_CBD), IF_SEPARATOR: interface(tags.CAM_SEPARATOR)}
-    dS = ufl.Measure("dS", domain=msh, metadata=md, subdomain_data=list(if_ents.items()))
 
     # collector: x = Lx facets of CAM cells; anode: x = 0 facets of electrolyte cells
     def exterior(face_tag, phases):
@@ -121,14 +136,36 @@ def cell_domains(vm: VoxelMesh) -> CellDomains:
                                                        top, f)).reshape(-1, 2)
         return e[np.isin(labels[e[:, 0]], phases)].ravel()
 
-    ds = ufl.Measure("ds", domain=msh, metadata=md, subdomain_data=[
-        (COLLECTOR, exterior(tags.X1, SOLID_PHASES)),
-        (ANODE, exterior(tags.X0, ELECTROLYTE_PHASES))])
+    ds_ents = [(COLLECTOR, exterior(tags.X1, SOLID_PHASES)),
+               (ANODE, exterior(tags.X0, ELECTROLYTE_PHASES))]
+    return subs, if_ents, ds_ents
+
+
+def cell_domains(vm: VoxelMesh) -> CellDomains:
+    """Build the CAM and electrolyte submeshes and the interface/boundary measures.
+
+    The submeshes and the integration entities are made on ``vm``'s mesh, which then is
+    replaced by an identical one without edges and facets (``VoxelMesh.drop_entities``):
+    DOLFINx's ``create_submesh`` makes all of them, and a cell model needs none (its facet
+    terms are nodal: ``fem_assb.physics.nodal``)."""
+    subs, if_ents, ds_ents = _submeshes_and_entities(vm)
+    vm.drop_entities()
+    msh = vm.mesh
+    maps = [_entity_map(msh, sub, s2p) for sub, s2p in subs]
+    cam, ele = subs[0][0], subs[1][0]
+    solid = subs[2][0] if len(subs) == 3 else cam
+    # P1 fields: degree-2 quadrature is exact for the mass terms; without a fixed degree
+    # UFL would estimate huge degrees for the nested exp/tanh of the kinetics
+    md = {"quadrature_degree": QUADRATURE_DEGREE}
+    dS = ufl.Measure("dS", domain=msh, metadata=md, subdomain_data=list(if_ents.items()))
+    ds = ufl.Measure("ds", domain=msh, metadata=md, subdomain_data=ds_ents)
     dx = ufl.Measure("dx", domain=msh, subdomain_data=vm.cell_tags, metadata=md)
     ly, lz = vm.lengths[1], vm.lengths[2]
-    doms = CellDomains(vm, cam, ele, solid, maps, dx, dS, ds,
-                       _area(msh, dS(INTERFACE)), _area(msh, ds(COLLECTOR)),
-                       _area(msh, ds(ANODE)), ly * lz, if_ents)
+    areas = [_area(msh, np.concatenate([e.reshape(-1, k)[:, :2] for e in ents]))
+             for ents, k in ((if_ents.values(), 4), ([ds_ents[0][1]], 2),
+                             ([ds_ents[1][1]], 2))]
+    doms = CellDomains(vm, cam, ele, solid, maps, dx, dS, ds, *areas, ly * lz, if_ents,
+                       {k: e.reshape(-1, 2) for k, e in ds_ents})
     src = "cell"
     if doms.interface_area == 0:
         raise StructureError(f"{src}: the CAM has no contact with the electrolyte")

@@ -34,7 +34,6 @@ from fem_assb.materials import Parameters, butler_volmer, exchange_current_densi
 from fem_assb.materials.electrolyte import C_MIN, electrolyte_function
 from fem_assb.physics.cell_model import CellModel
 from fem_assb.physics.domains import (
-    ANODE,
     ELECTROLYTE_PHASES,
     IF_CBD,
     IF_ELECTROLYTE,
@@ -42,6 +41,13 @@ from fem_assb.physics.domains import (
     CellDomains,
 )
 from fem_assb.structure.phases import CAM, CBD, ELECTROLYTE, SEPARATOR
+
+
+def _clamped(c_e):
+    """c_e (mol/m³) clamped below at C_MIN for the kinetics; numpy (complex too) or UFL."""
+    if isinstance(c_e, ufl.core.expr.Expr):
+        return ufl.max_value(c_e, C_MIN)
+    return np.maximum(c_e, C_MIN)
 
 
 class LiquidCellModel(CellModel):
@@ -83,20 +89,21 @@ class LiquidCellModel(CellModel):
 
     def _ce(self, restriction=None):
         """c_e clamped below at C_MIN (mol/m³) for the kinetics and ln c_e."""
-        ce = self.c_e(restriction) if restriction else self.c_e
-        return ufl.max_value(ce, C_MIN)
+        return _clamped(self.c_e(restriction) if restriction else self.c_e)
 
     def exchange_current(self, c_s, c_e=None):
         p = self.params
-        ce = ufl.max_value(c_e, C_MIN) if isinstance(c_e, ufl.core.expr.Expr) \
-            else np.maximum(c_e, C_MIN)
-        return exchange_current_density(p.cam.k_liquid, ce, c_s, p.cam.c_max, p.cam.alpha)
+        return exchange_current_density(p.cam.k_liquid, _clamped(c_e), c_s, p.cam.c_max,
+                                        p.cam.alpha)
 
-    def anode_current(self):
-        """Anodic current density at the Li metal anode (A/m²)."""
+    anode_arguments = (3, 4)  # c_e, Φ_e
+
+    def anode_current_density(self, c_e, phi_e):
+        """Anodic current density at the Li metal anode (A/m²) from c_e (mol/m³, clamped
+        at C_MIN) and Φ_e (V); numpy (complex too) or UFL."""
         a, c0 = self.params.anode, self.params.liquid_electrolyte.initial_concentration
-        i0 = a.exchange_current_liquid * (self._ce() / c0) ** a.liquid_concentration_exponent
-        return butler_volmer(i0, -self.phi_e, self.temperature, a.alpha)
+        i0 = a.exchange_current_liquid * (_clamped(c_e) / c0) ** a.liquid_concentration_exponent
+        return butler_volmer(i0, -phi_e, self.temperature, a.alpha)
 
     def ionic_current(self, factor: float = 1.0):
         """i_e (A/m²) in a region with transport factor ``factor`` (UFL, electrolyte mesh)."""
@@ -113,7 +120,8 @@ class LiquidCellModel(CellModel):
         ce = self._ce()
         t_minus = 1.0 - self.t_plus(ce)
         F_ce = 0
-        F_pe = -self.anode_current() * w * d.ds(ANODE)  # − w i on Γ: ``interface``
+        # − w i on Γ (``interface``) and − i_anode on the anode face (``anode``): nodal
+        F_pe = 0
         for region, (eps, b) in self.regions.items():
             i_e = self.ionic_current(b)
             # anion balance × F (A): storage + flux N₋ = −b D ∇c_e − t₋ i_e/F

@@ -24,7 +24,6 @@ from fem_assb._dolfinx import fem
 from fem_assb.materials import Parameters, butler_volmer, exchange_current_density, make_function
 from fem_assb.physics.cell_model import CellModel, film_overpotential
 from fem_assb.physics.domains import (
-    ANODE,
     ELECTROLYTE_PHASES,
     IF_CBD,
     IF_ELECTROLYTE,
@@ -65,10 +64,13 @@ class SolidCellModel(CellModel):
         return exchange_current_density(p.cam.k_solid, p.solid_electrolyte.li_concentration,
                                         c_s, p.cam.c_max, p.cam.alpha)
 
-    def anode_current(self):
-        """Anodic current density at the Li metal anode (A/m²)."""
+    anode_arguments = (3,)  # Φ_e
+
+    def anode_current_density(self, phi_e):
+        """Anodic current density at the Li metal anode (A/m²) from Φ_e (V); numpy
+        (complex too) or UFL."""
         a = self.params.anode
-        return butler_volmer(a.exchange_current_solid, -self.phi_e, self.temperature, a.alpha)
+        return butler_volmer(a.exchange_current_solid, -phi_e, self.temperature, a.alpha)
 
     def ionic_current(self):
         """i_e = −σ_e ∇Φ_e (A/m²) on the electrolyte submesh."""
@@ -88,6 +90,4 @@ class SolidCellModel(CellModel):
         if p.anode.kinetics == "ideal":
             dofs = fem.locate_dofs_geometrical(self.Ve, lambda xx: np.isclose(xx[0], 0.0))
             self.bcs = [fem.dirichletbc(0.0, dofs, self.Ve)]
-        else:
-            F_e -= self.anode_current() * ve * d.ds(ANODE)
         return [F_e]

@@ -1,7 +1,8 @@
 """The Jacobian matrix of a cell model with the sparsity its terms really have.
 
-The interface terms are assembled vertex by vertex (``fem_assb.physics.interface``):
-they couple only the unknowns that sit on the same mesh vertex. (As interior-facet
+The facet terms (interface, collector, anode) are assembled vertex by vertex
+(``fem_assb.physics.nodal``): they couple only the unknowns that sit on the same mesh
+vertex. (As interior-facet
 integrals between two submeshes, DOLFINx 0.11 gave them every 4×4 pair of both cells
 plus stale columns of earlier facets and a hub row/column at dof 0: 57 % of the stored
 entries were explicit zeros, and the pattern build was the memory peak of a run.)
@@ -9,7 +10,7 @@ The pattern here is
 
     bulk:       the cell and boundary integrals of each Jacobian block (DOLFINx's own
                 pattern of each compiled block),
-    interface:  one entry per interface vertex and pair of interface unknowns,
+    facets:     one entry per facet vertex and pair of the nodal terms' unknowns,
 
 and the vectors have DOLFINx's 'mpi' block layout (rank r owns block 0's rows, then
 block 1's, ...). The matrix is one AIJ matrix (for the direct solver), or, for the field
@@ -70,11 +71,14 @@ def _block_global(cols: np.ndarray, imap, bs: int) -> np.ndarray:
     return out
 
 
-def _block_pattern(a, spaces, i: int, j: int, interface, comm):
+def _block_pattern(a, spaces, i: int, j: int, nodal_terms, comm):
     """The finalised sparsity pattern of Jacobian block (i, j): the compiled form ``a``'s
-    (or none) plus the interface vertex pairs; None when the block is empty."""
-    pairs = interface.pattern_pairs(i, j) if interface is not None else None
-    if a is None and pairs is None:
+    (or none) plus the nodal terms' vertex pairs; None when the block is empty."""
+    found = [t.pattern_pairs(i, j) for t in nodal_terms]
+    found = [p for p in found if p is not None]
+    pairs = np.unique(np.concatenate(found), axis=0) if found else None
+    # collective below: the block is empty only if it is empty on every rank
+    if a is None and not comm.allreduce(pairs is not None, op=MPI.LOR):
         return None
     if a is not None:
         sp = fem.create_sparsity_pattern(a)
@@ -90,7 +94,7 @@ def _block_pattern(a, spaces, i: int, j: int, interface, comm):
     return sp if sp.num_nonzeros else None
 
 
-def _csr(J: list, rows: list, cols: list, spaces: list, interface, comm):
+def _csr(J: list, rows: list, cols: list, spaces: list, nodal_terms, comm):
     """CSR pattern (owned rows) of the Jacobian blocks J[i][j], i in ``rows``, j in
     ``cols`` (unknown indices), stacked in the 'mpi' layouts of those unknowns.
     Returns (indptr, indices, row layout, column layout, global number of columns)."""
@@ -106,7 +110,7 @@ def _csr(J: list, rows: list, cols: list, spaces: list, interface, comm):
         counts_i = np.zeros(n_i, dtype=np.int64)
         parts = []
         for jj, j in enumerate(cols):
-            sp = _block_pattern(J[i][j], spaces, i, j, interface, comm)
+            sp = _block_pattern(J[i][j], spaces, i, j, nodal_terms, comm)
             if sp is None:
                 continue
             c, offsets = sp.graph
@@ -139,10 +143,10 @@ def _csr(J: list, rows: list, cols: list, spaces: list, interface, comm):
     return indptr, np.concatenate(indices), rlay, clay
 
 
-def _aij(J, rows, cols, spaces, interface, comm) -> PETSc.Mat | None:
+def _aij(J, rows, cols, spaces, nodal_terms, comm) -> PETSc.Mat | None:
     """The AIJ matrix of the blocks (rows × cols) with their pattern and local-to-global
     maps; None when the blocks hold no entry on any rank."""
-    indptr, indices, rlay, clay = _csr(J, rows, cols, spaces, interface, comm)
+    indptr, indices, rlay, clay = _csr(J, rows, cols, spaces, nodal_terms, comm)
     if comm.allreduce(int(indices.size)) == 0:
         return None
     A = PETSc.Mat().createAIJ(((int(rlay.sizes.sum()), None), (int(clay.sizes.sum()), None)),
@@ -170,7 +174,7 @@ class JacobianMatrix:
     Args:
         J: compiled Jacobian blocks (unknown by unknown; None for empty blocks).
         spaces: the unknowns' function spaces, in block order.
-        interface: the vertex-by-vertex interface terms (``NodalInterface``) or None.
+        nodal_terms: the vertex-by-vertex facet terms (``NodalTerm``; may be empty).
         comm: MPI communicator.
         groups: {name: unknown indices} of the field split (each group a run of
             consecutive unknowns, together covering all); None for one AIJ matrix.
@@ -182,7 +186,7 @@ class JacobianMatrix:
     for ``PCFieldSplitSetIS`` (the nest's own, so the field split takes its blocks).
     """
 
-    def __init__(self, J: list, spaces: list, interface, comm, groups: dict | None = None,
+    def __init__(self, J: list, spaces: list, nodal_terms, comm, groups: dict | None = None,
                  prefix: str | None = None):
         n = len(spaces)
         self.comm = comm
@@ -200,7 +204,7 @@ class JacobianMatrix:
         self._n_local = _local_sizes(spaces)
         self.nested = groups is not None
         g_members = list(self.groups.values())
-        blocks = [[_aij(J, list(r), list(c), spaces, interface, comm) for c in g_members]
+        blocks = [[_aij(J, list(r), list(c), spaces, nodal_terms, comm) for c in g_members]
                   for r in g_members]
         # index sets of the groups' owned rows in the stacked 'mpi' numbering
         layout = _BlockLayout(spaces, comm)

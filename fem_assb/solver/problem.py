@@ -1,14 +1,15 @@
 """The coupled nonlinear problem of a cell model: forms, Jacobian matrix, PETSc SNES.
 
 The same as ``dolfinx.fem.petsc.NonlinearProblem(kind="mpi")`` (DOLFINx's residual and
-Jacobian assemblers are the SNES callbacks), except that the interface terms are added
-vertex by vertex (``model.interface``) and the Jacobian matrix has the pattern of the
-terms (``fem_assb.solver.jacobian``).
+Jacobian assemblers are the SNES callbacks), except that the facet terms (interface,
+collector, anode) are added vertex by vertex (``model.nodal_terms``) and the Jacobian
+matrix has the pattern of the terms (``fem_assb.solver.jacobian``).
 """
 
 from __future__ import annotations
 
 import dolfinx.cpp as _cpp
+import ufl
 from dolfinx.fem import pack_coefficients, pack_constants
 from dolfinx.fem.forms import derivative_block
 from dolfinx.fem.forms import extract_function_spaces as _spaces
@@ -20,6 +21,16 @@ from fem_assb.solver.jacobian import JacobianMatrix
 
 _petsc = dolfinx.fem.petsc
 _ghost_update = dolfinx.la.petsc._ghost_update
+
+
+def _jacobian_blocks(residuals: list, unknowns: list) -> list:
+    """∂F_i/∂u_j (UFL); a row of None for a residual without UFL terms (ZeroBaseForm)."""
+    rows = [i for i, F in enumerate(residuals) if not isinstance(F, ufl.ZeroBaseForm)]
+    blocks = derivative_block([residuals[i] for i in rows], unknowns)
+    J = [[None] * len(unknowns) for _ in residuals]
+    for r, i in enumerate(rows):
+        J[i] = blocks[r]
+    return J
 
 
 class CoupledProblem:
@@ -35,11 +46,11 @@ class CoupledProblem:
         self.u = model.unknowns
         self.bcs = list(model.bcs)
         self.F = fem.form(model.residuals, entity_maps=em)
-        self.J = fem.form(derivative_block(model.residuals, model.unknowns), entity_maps=em)
+        self.J = fem.form(_jacobian_blocks(model.residuals, model.unknowns), entity_maps=em)
         spaces = [u.function_space for u in self.u]
-        self.interface = model.interface
+        self.nodal_terms = list(model.nodal_terms)
         # one AIJ matrix, or a nest of the field split's groups (iterative solver)
-        self.jacobian = JacobianMatrix(self.J, spaces, self.interface, model.doms.mesh.comm,
+        self.jacobian = JacobianMatrix(self.J, spaces, self.nodal_terms, model.doms.mesh.comm,
                                        split_groups, f"{prefix}A_")
         self.A = self.jacobian.mat
         self.b = _petsc.create_vector(_spaces(self.F), kind="mpi")
@@ -76,7 +87,8 @@ class CoupledProblem:
             b.setAttr("_blocks", self._blocks)  # SNES passes work vectors too
             _petsc.assemble_vector(b, self.F)
             _ghost_update(b, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
-        self.interface.add_residual(b)
+        for term in self.nodal_terms:
+            term.add_residual(b)
 
     def _jacobian(self, snes, x, A, P) -> None:
         """Block by block, packing one block's coefficients at a time (DOLFINx packs all
@@ -96,11 +108,14 @@ class CoupledProblem:
                 jac.restore_local_block(i, j, sub)
         jac.mat.assemble(PETSc.Mat.AssemblyType.FLUSH)
         if bcs:
-            for i, row in enumerate(self.J):
+            for i in range(len(self.J)):
                 sub = jac.local_block(i, i)
-                _cpp.fem.petsc.insert_diagonal(sub, row[i].function_spaces[0], bcs, 1.0)
+                _cpp.fem.petsc.insert_diagonal(sub, self.u[i].function_space._cpp_object,
+                                               bcs, 1.0)
                 jac.restore_local_block(i, i, sub)
-        self.interface.add_jacobian(jac)  # assembles the matrix
+        for term in self.nodal_terms:
+            term.add_jacobian(jac)
+        jac.mat.assemble()
 
     def set_field_splits(self) -> None:
         """Give the field split (the KSP's PC) the groups' index sets."""

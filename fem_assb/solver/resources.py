@@ -21,10 +21,10 @@ from fem_assb.solver.discharge import DischargeError
 GIB = 2**30
 # measured: 106 × 60 × 60 µm cell + 25 µm separator (4.7e5 voxels), 2 ranks, a full
 # 8 mA/cm² discharge (benchmarks/results/default_structure_*_8mA_2ranks.json): ASSB peak
-# 3.16 GiB (1.62 GiB on the larger rank; 3.86 before the nested Jacobian and the GAMG
-# reset), LIB 4.35 GiB (2.23 on the larger rank; was 5.37), i.e. 6.5 and 9.2 kB per
-# voxel beyond the 160 MiB of each process, with x-slabs balanced by unknowns
-BYTES_PER_VOXEL = {"solid": 6600, "liquid": 9300}  # all ranks together
+# 2.78 GiB (1.42 GiB on the larger rank; 3.86 before the nested Jacobian, the GAMG reset
+# and the facet-free mesh), LIB 4.35 GiB (2.23 on the larger rank; was 5.37), i.e. 5.6
+# and 9.2 kB per voxel beyond the 160 MiB of each process, x-slabs balanced by unknowns
+BYTES_PER_VOXEL = {"solid": 5700, "liquid": 9300}  # all ranks together
 BASE_BYTES_PER_RANK = 160 * 2**20  # Python + DOLFINx + PETSc + compiled forms
 IMBALANCE = 1.05  # the heaviest rank over the mean (ranks > 1)
 # wall time per voxel and Newton iteration on one rank-core (the study-size runs on 2
