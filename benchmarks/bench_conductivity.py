@@ -1,13 +1,16 @@
-"""Time and peak memory of generate + mesh + conductivity on an ASSB cathode (70/30 vol%).
+"""Wall time and peak memory of effective conductivity: voxel FV vs P1 FEM (vs TauFactor).
 
-    python benchmarks/bench_conductivity.py --voxels 1e5 1e6
-    mpiexec -n 2 python benchmarks/bench_conductivity.py --voxels 1e5 1e6 8e6
+    python benchmarks/bench_conductivity.py --sizes 100x60x60 200x200x200
+    mpiexec -n 2 python benchmarks/bench_conductivity.py --sizes 100x60x60 --methods fv
 
-Cubes of n³ voxels of 0.5 µm, 8 µm particles. Rank 0 generates the structure and
-broadcasts it; mesh and solve run on all ranks. Prints one JSON line per size (rank 0)
-and appends it to results/benchmarks/conductivity.jsonl. Peak memory is the sum over
-ranks of the resident-set high-water mark (ru_maxrss) of the whole process, so it also
-counts the interpreter and libraries (~0.3 GB per rank).
+Sphere packings of 1 µm voxels with 35 % pores (CAM particles, 8 µm mean diameter),
+conductivity of the pore phase along x. Rank 0 generates each structure and broadcasts
+it. For every size and method one JSON line (rank 0), also appended to
+results/benchmarks/conductivity.jsonl: wall time of ``effective_conductivity`` in
+process, σ_eff/σ_bulk, unknowns, and the peak resident memory of the whole run so far
+(sum over ranks; run one method per process to attribute it, FV first). Where TauFactor
+is installed (``pip install taufactor``), the same structure is solved with
+``taufactor.Solver`` in the same process (serial runs) for time and value.
 """
 
 import argparse
@@ -18,46 +21,57 @@ from common import peak_gib, record
 
 from fem_assb._dolfinx import MPI
 from fem_assb.analysis.conductivity import effective_conductivity
-from fem_assb.structure import VoxelStructure, homogeneous
+from fem_assb.structure import ELECTROLYTE, VoxelStructure, homogeneous
 
 
-def run(n_voxels: float, comm, solver: str) -> dict:
-    n = int(round(n_voxels ** (1 / 3)))
-    t0 = time.perf_counter()
-    s = None
+def _structure(size: str, comm) -> VoxelStructure:
+    shape = tuple(int(n) for n in size.lower().split("x"))
+    labels = None
     if comm.rank == 0:
-        s = homogeneous(size_um=(0.5 * n,) * 3, voxel_size_um=0.5, cam_fraction=0.7,
-                        cbd_fraction=0.0, seed=1)
-    labels = comm.bcast(s.labels if s is not None else None, root=0)
-    s = VoxelStructure(labels, 0.5e-6)
-    t_gen = time.perf_counter() - t0
-    comm.Barrier()
-    t1 = time.perf_counter()
-    from fem_assb.mesh import build_mesh
+        labels = homogeneous(size_um=tuple(float(n) for n in shape), voxel_size_um=1.0,
+                             cam_fraction=0.65, cbd_fraction=0.0, seed=1).labels
+    return VoxelStructure(comm.bcast(labels, root=0), 1e-6)
 
-    vm = build_mesh(s, phases="electrolyte")
+
+def _taufactor(s: VoxelStructure) -> dict:
+    try:
+        import taufactor
+    except ImportError:
+        return {}
+    img = (s.labels == ELECTROLYTE).astype(np.float32)
+    t = time.perf_counter()
+    solver = taufactor.Solver(img, device="cpu")
+    solver.solve(verbose=False)
+    return {"taufactor_s": round(time.perf_counter() - t, 2),
+            "taufactor_relative_conductivity": float(solver.D_eff)}
+
+
+def run(size: str, method: str, comm) -> dict:
+    s = _structure(size, comm)
     comm.Barrier()
-    t_mesh = time.perf_counter() - t1
-    ncells = vm.num_cells_global()
-    del vm
-    t2 = time.perf_counter()
-    r = effective_conductivity(s, "electrolyte", comm=comm, solver=solver)
-    t_cond = time.perf_counter() - t2  # includes its own meshing and percolation analysis
-    return {"voxels": int(n**3), "ranks": comm.size, "solver": solver,
-            "meshed_tetrahedra": int(ncells), "dofs": r.num_dofs,
-            "generate_s": round(t_gen, 2), "mesh_s": round(t_mesh, 2),
-            "conductivity_s": round(t_cond, 2), "peak_memory_GiB": round(peak_gib(comm), 2),
-            "relative_conductivity": r.relative_conductivity}
+    t = time.perf_counter()
+    r = effective_conductivity(s, "electrolyte", comm=comm, method=method, solver="iterative")
+    comm.Barrier()
+    out = {"size": size, "voxels": int(s.labels.size), "ranks": comm.size, "method": method,
+           "conductivity_s": round(time.perf_counter() - t, 2),
+           "relative_conductivity": r.relative_conductivity, "lower_bound": r.lower_bound,
+           "upper_bound": r.upper_bound, "unknowns": r.num_dofs,
+           "peak_memory_GiB": round(peak_gib(comm), 3)}
+    if comm.size == 1 and method == "fv":
+        out.update(_taufactor(s))
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--voxels", nargs="+", type=float, default=[1e5, 1e6])
-    ap.add_argument("--solver", default="iterative", choices=["auto", "direct", "iterative"])
+    ap.add_argument("--sizes", nargs="+", default=["100x60x60"])
+    ap.add_argument("--methods", nargs="+", default=["fv", "fem"],
+                    choices=["fv", "fem", "bracket", "extrapolated"])
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
-    for nv in args.voxels:
-        record(run(nv, comm, args.solver), "conductivity", comm)
+    for size in args.sizes:
+        for method in args.methods:
+            record(run(size, method, comm), "conductivity", comm)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     fem-assb generate homogeneous|perforated|layered [options] -o FILE.npz
     fem-assb info FILE [--json] [--png PATH]
-    fem-assb conductivity FILE [--phase electrolyte] [--axis x] [--json]
+    fem-assb conductivity FILE [--phase electrolyte] [--axis x|all] [--method bracket] [--json]
     fem-assb mesh FILE -o MESH.xdmf
     fem-assb render FILE -o PICTURE.png
     fem-assb discharge FILE --electrolyte solid|liquid --current-density MA_PER_CM2
@@ -338,16 +338,25 @@ def mesh(file, voxel_size, output, separator_um, electrolyte, refine):
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--phase", "phases", multiple=True, default=("electrolyte",), show_default=True,
               help="conducting phase(s); repeat or separate by commas (e.g. electrolyte,cbd)")
-@click.option("--axis", type=click.Choice(["x", "y", "z"]), default="x", show_default=True)
+@click.option("--axis", type=click.Choice(["x", "y", "z", "all"]), default="x",
+              show_default=True, help="direction; 'all': x, y and z (the tortuosity "
+              "tensor's diagonal)")
+@click.option("--method", type=click.Choice(["bracket", "fv", "fem", "extrapolated"]),
+              default="bracket", show_default=True,
+              help="fv: voxel finite volumes (TauFactor's convention, a lower value); fem: "
+              "P1 finite elements (an upper bound); bracket: both, their midpoint as the "
+              "geometry's value; extrapolated: both at --refine and twice it, extrapolated")
 @_voxel_size_option
 @click.option("--cbd-factor", type=float, default=None,
               help="CBD conductivity relative to bulk (default 0.12)")
 @click.option("--refine", type=click.IntRange(min=1), default=1, show_default=True,
               help="subdivide every voxel into N³ voxels")
 @click.option("--solver", type=click.Choice(["auto", "direct", "iterative"]), default="auto",
-              show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def conductivity(file, phases, axis, voxel_size, cbd_factor, refine, solver, as_json):
+              show_default=True, help="linear solver of the finite-element method")
+@click.option("--json", "as_json", is_flag=True,
+              help="print one JSON object (with --axis all: one object per axis, by name)")
+def conductivity(file, phases, axis, method, voxel_size, cbd_factor, refine, solver,
+                 as_json):
     """Normalised effective conductivity σ_eff/σ_bulk of a phase set along an axis."""
     from fem_assb.analysis.conductivity import effective_conductivity
     from fem_assb.analysis.percolation import PercolationError
@@ -355,20 +364,27 @@ def conductivity(file, phases, axis, voxel_size, cbd_factor, refine, solver, as_
     names = [p for item in phases for p in item.replace(",", " ").split()]
     s = _load(file, voxel_size)
     factors = {"cbd": cbd_factor} if cbd_factor is not None and "cbd" in names else None
-    try:
-        r = effective_conductivity(s, names, axis=axis, factors=factors, refine=refine,
-                                   solver=solver)
-    except PercolationError as err:
-        _echo(f"Error: {err}", err=True)
-        sys.exit(EXIT_NOT_PERCOLATING)
+    results = {}
+    for ax in ("x", "y", "z") if axis == "all" else (axis,):
+        try:
+            results[ax] = effective_conductivity(s, names, axis=ax, factors=factors,
+                                                 refine=refine, solver=solver, method=method)
+        except PercolationError as err:
+            _echo(f"Error: {err}", err=True)
+            sys.exit(EXIT_NOT_PERCOLATING)
     if as_json:
-        _emit_json(r.to_dict())
+        _emit_json({ax: r.to_dict() for ax, r in results.items()} if axis == "all"
+                   else results[axis].to_dict())
         return
-    _echo(f"{file}: {'+'.join(r.phases)} along {axis}")
-    _echo(f"  volume fraction          {r.volume_fraction:.4f}")
-    _echo(f"  sigma_eff / sigma_bulk   {r.relative_conductivity:.5f}")
-    _echo(f"  tortuosity factor        {r.tortuosity_factor:.3f}")
-    _echo(f"  percolating share        {r.percolating_fraction:.3f}  ({r.num_dofs:,} dofs)")
+    for ax, r in results.items():
+        _echo(f"{file}: {'+'.join(r.phases)} along {ax} ({r.method})")
+        _echo(f"  volume fraction          {r.volume_fraction:.4f}")
+        _echo(f"  sigma_eff / sigma_bulk   {r.relative_conductivity:.5f}")
+        if r.lower_bound is not None:
+            _echo(f"    bracket [fv, fem]      [{r.lower_bound:.5f}, {r.upper_bound:.5f}]"
+                  f"  (width {r.upper_bound - r.lower_bound:.5f})")
+        _echo(f"  tortuosity factor        {r.tortuosity_factor:.3f}")
+        _echo(f"  percolating share        {r.percolating_fraction:.3f}  ({r.num_dofs:,} dofs)")
 
 
 # ------------------------------------------------------------------------- discharge

@@ -37,6 +37,14 @@ def test_generate_info_conductivity(tmp_path):
     assert 0 < res["relative_conductivity"] < res["volume_fraction"]
     assert res["tortuosity_factor"] == pytest.approx(
         res["volume_fraction"] / res["relative_conductivity"])
+    assert res["method"] == "bracket"
+    assert res["lower_bound"] < res["relative_conductivity"] < res["upper_bound"]
+    # the tortuosity tensor's diagonal in one call; --method fv: TauFactor's convention
+    every = json.loads(_run(["conductivity", str(out), "--axis", "all", "--method", "fv",
+                             "--json"]).output)
+    assert set(every) == {"x", "y", "z"}
+    assert every["x"]["relative_conductivity"] == pytest.approx(res["lower_bound"], rel=1e-10)
+    assert all(every[a]["axis"] == a and every[a]["upper_bound"] is None for a in every)
 
 
 def test_generate_layered_and_homogeneous(tmp_path):

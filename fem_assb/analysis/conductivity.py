@@ -3,13 +3,25 @@
 Solves ∇·(σ ∇u) = 0 on the face-connected clusters of the chosen phases that touch both
 end faces normal to ``axis``, with u = 1 on the inlet face, u = 0 on the outlet face and
 no flux elsewhere (symmetry planes and phase boundaries). σ is 1 in the bulk phase and
-the phase's factor elsewhere (CBD 0.12, separator 0.5 by default). The current is taken
-from the energy, I·ΔU = ∫ σ|∇u|² dx, which converges at twice the rate of the field.
+the phase's factor elsewhere (CBD 0.12, separator 0.5 by default).
 
     σ_eff/σ_bulk = I L / (A ΔU),   tortuosity factor τ = ε / (σ_eff/σ_bulk)
 
 with L the length along ``axis``, A the full cross-section and ε the volume fraction of
-the phase set (TauFactor convention).
+the phase set (TauFactor convention). Three discretisations of the same voxel geometry:
+
+- ``fv``: two-point flux finite volumes on the voxel grid (TauFactor's and BEST's
+  convention; ``fem_assb.analysis.finite_volume``). Converges to the geometry's value
+  from below as voxels are subdivided (harmonic-mean faces underestimate the flux
+  through staircase corners).
+- ``fem``: conforming P1 finite elements on 6 tetrahedra per voxel; the current from
+  the energy, I·ΔU = ∫ σ|∇u|² dx. The P1 energy is an upper bound of the exact one
+  (minimum of the energy over a subspace), so this converges from above.
+- ``bracket`` (default): both, the geometry's value estimated by the midpoint of
+  [fv, fem], with the bracket's bounds reported; ``extrapolated``: both at ``refine``
+  and 2·``refine``, the limit from the four values assuming one common convergence
+  order of the two methods (a closed form, no order assumed), bounded by the refined
+  pair.
 """
 
 from __future__ import annotations
@@ -20,8 +32,9 @@ import numpy as np
 import ufl
 
 from fem_assb._dolfinx import MPI, fem
+from fem_assb.analysis.finite_volume import fv_relative_conductivity
 from fem_assb.analysis.percolation import PercolationError, percolating_mask
-from fem_assb.mesh import build_mesh, tags
+from fem_assb.mesh import build_mesh, refine_labels, tags
 from fem_assb.solver import linear_solver_options, unique_prefix
 from fem_assb.structure.phases import CBD, PHASE_NAMES, SEPARATOR, phase_ids
 from fem_assb.structure.voxels import StructureError, VoxelStructure
@@ -30,18 +43,24 @@ AXES = {"x": 0, "y": 1, "z": 2}
 DEFAULT_FACTORS = {CBD: 0.12, SEPARATOR: 0.5}
 
 
+METHODS = ("bracket", "fv", "fem", "extrapolated")
+
+
 @dataclass
 class ConductivityResult:
     """Result of ``effective_conductivity`` (dimensionless unless named)."""
 
-    relative_conductivity: float  # σ_eff / σ_bulk
+    relative_conductivity: float  # σ_eff / σ_bulk (the method's value or best estimate)
     tortuosity_factor: float  # ε / (σ_eff / σ_bulk); inf when not percolating
     volume_fraction: float  # ε of the phase set
     percolating_fraction: float  # share of the phase set in through-going clusters
     phases: list[str]
     axis: str
-    num_dofs: int
+    num_dofs: int  # unknowns of the (finest) finite-element solve, else of the FV solve
     refine: int
+    method: str = "fem"
+    lower_bound: float | None = None  # FV value (bracket, extrapolated)
+    upper_bound: float | None = None  # FEM value (bracket, extrapolated)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,10 +81,58 @@ def _resolve_factors(ids, factors) -> dict[int, float]:
     return out
 
 
+def _fem(labels, voxel_size, ids, lut, comm, refine, solver, connectivity):
+    """(σ_eff/σ_bulk, unknowns) by P1 finite elements along axis 0 of ``labels``."""
+    from fem_assb._dolfinx import dolfinx
+
+    vm = build_mesh(VoxelStructure(labels, voxel_size), phases=ids, comm=comm,
+                    connectivity=connectivity, refine=refine)
+    msh = vm.mesh
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    Q = fem.functionspace(msh, ("DG", 0))
+    sigma = fem.Function(Q)
+    sigma.x.array[:] = lut[vm.cell_tags.values]
+    fdim = msh.topology.dim - 1
+    inlet = vm.facet_tags.find(tags.X0)
+    outlet = vm.facet_tags.find(tags.X1)
+    bcs = [fem.dirichletbc(1.0, fem.locate_dofs_topological(V, fdim, inlet), V),
+           fem.dirichletbc(0.0, fem.locate_dofs_topological(V, fdim, outlet), V)]
+    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    a = sigma * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx
+    L = fem.Constant(msh, 0.0) * v * ufl.dx
+    ndofs = V.dofmap.index_map.size_global
+    problem = dolfinx.fem.petsc.LinearProblem(
+        a, L, bcs=bcs, petsc_options_prefix=unique_prefix("conductivity"),
+        petsc_options=linear_solver_options(solver, ndofs, symmetric=True))
+    uh = problem.solve()
+    problem.solver.destroy()
+    energy = fem.assemble_scalar(fem.form(sigma * ufl.inner(ufl.grad(uh), ufl.grad(uh)) * ufl.dx))
+    current = comm.allreduce(energy, op=MPI.SUM)  # ΔU = 1
+    nx, ny, nz = labels.shape
+    return current * nx / (ny * nz * voxel_size), int(ndofs)
+
+
+def _fv(labels, lut, comm, refine):
+    """(σ_eff/σ_bulk, unknowns) by two-point flux finite volumes along axis 0."""
+    return fv_relative_conductivity(refine_labels(labels, refine) if refine > 1 else labels,
+                                    lut, comm)
+
+
+def extrapolated_limit(fv1: float, fem1: float, fv2: float, fem2: float) -> float:
+    """The common limit L of two sequences at voxel sizes h and h/2 that converge from
+    both sides with one order p: fem_k = L + a h_k^p, fv_k = L − b h_k^p gives
+    (fem1 − L)(L − fv2) = (fem2 − L)(L − fv1), linear in L."""
+    den = fem1 - fem2 + fv2 - fv1
+    if den == 0:  # both exact already
+        return 0.5 * (fv2 + fem2)
+    return (fem1 * fv2 - fem2 * fv1) / den
+
+
 def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
                            axis: str = "x", factors: dict | None = None,
                            comm=MPI.COMM_WORLD, refine: int = 1, solver: str = "auto",
-                           connectivity: str = "face") -> ConductivityResult:
+                           connectivity: str = "face",
+                           method: str = "bracket") -> ConductivityResult:
     """Normalised effective conductivity σ_eff/σ_bulk of ``phases`` along ``axis``.
 
     Args:
@@ -76,14 +143,19 @@ def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
             (defaults: CBD 0.12, separator 0.5, others 1).
         comm: MPI communicator.
         refine: subdivide each voxel into refine³ voxels.
-        solver: 'auto', 'direct' (MUMPS) or 'iterative' (CG + GAMG).
-        connectivity: 'face' (voxel-code connectivity) or 'vertex'.
+        solver: finite elements: 'auto', 'direct' (MUMPS) or 'iterative' (CG + GAMG).
+        connectivity: finite elements: 'face' (voxel-code connectivity) or 'vertex'.
+        method: 'bracket' (FV and FEM, their midpoint as the estimate), 'fv', 'fem' or
+            'extrapolated' (FV and FEM at refine and 2·refine; see the module docstring).
 
     Raises:
         PercolationError: no face-connected path of the phases joins the two end faces.
     """
     if axis not in AXES:
         raise StructureError(f"axis must be one of x, y, z, got '{axis}'")
+    if method not in METHODS:
+        raise StructureError(f"conductivity method must be one of {', '.join(METHODS)}, "
+                             f"got '{method}'")
     ids = phase_ids(phases)
     names = [PHASE_NAMES[i] for i in ids]
     fac = _resolve_factors(ids, factors)
@@ -99,42 +171,33 @@ def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
             f"{source}: phase(s) {', '.join(names)} (volume fraction {fraction:.3f}) do not "
             f"percolate along {axis}: no face-connected path joins the faces {axis} = 0 and "
             f"{axis} = L{axis}")
-    work = VoxelStructure(np.where(through, labels, 0).astype(np.uint8), structure.voxel_size)
-    vm = build_mesh(work, phases=ids, comm=comm, connectivity=connectivity, refine=refine)
-    msh = vm.mesh
-
-    V = fem.functionspace(msh, ("Lagrange", 1))
-    Q = fem.functionspace(msh, ("DG", 0))
-    sigma = fem.Function(Q)
-    lut = np.zeros(max(PHASE_NAMES) + 1)
+    work = np.where(through, labels, 0).astype(np.uint8)
+    lut = np.zeros(256)
     for pid, f in fac.items():
         lut[pid] = f
-    sigma.x.array[:] = lut[vm.cell_tags.values]
-
-    fdim = msh.topology.dim - 1
-    inlet = vm.facet_tags.find(tags.X0)
-    outlet = vm.facet_tags.find(tags.X1)
-    bcs = [fem.dirichletbc(1.0, fem.locate_dofs_topological(V, fdim, inlet), V),
-           fem.dirichletbc(0.0, fem.locate_dofs_topological(V, fdim, outlet), V)]
-    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
-    a = sigma * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx
-    L = fem.Constant(msh, 0.0) * v * ufl.dx
-    ndofs = V.dofmap.index_map.size_global
-    from fem_assb._dolfinx import dolfinx
-
-    problem = dolfinx.fem.petsc.LinearProblem(
-        a, L, bcs=bcs, petsc_options_prefix=unique_prefix("conductivity"),
-        petsc_options=linear_solver_options(solver, ndofs, symmetric=True))
-    uh = problem.solve()
-    problem.solver.destroy()
-    energy = fem.assemble_scalar(fem.form(sigma * ufl.inner(ufl.grad(uh), ufl.grad(uh)) * ufl.dx))
-    current = comm.allreduce(energy, op=MPI.SUM)  # ΔU = 1
-    length, w1, w2 = (n * structure.voxel_size for n in labels.shape)
-    rel = current * length / (w1 * w2)
+    h = structure.voxel_size
+    lower = upper = None
+    if method == "fv":
+        rel, ndofs = _fv(work, lut, comm, refine)
+    elif method == "fem":
+        rel, ndofs = _fem(work, h, ids, lut, comm, refine, solver, connectivity)
+    elif method == "bracket":
+        lower, _ = _fv(work, lut, comm, refine)
+        upper, ndofs = _fem(work, h, ids, lut, comm, refine, solver, connectivity)
+        rel = 0.5 * (lower + upper)
+    else:
+        fv1, _ = _fv(work, lut, comm, refine)
+        fem1, _ = _fem(work, h, ids, lut, comm, refine, solver, connectivity)
+        lower, _ = _fv(work, lut, comm, 2 * refine)
+        upper, ndofs = _fem(work, h, ids, lut, comm, 2 * refine, solver, connectivity)
+        rel = min(max(extrapolated_limit(fv1, fem1, lower, upper), lower), upper)
     return ConductivityResult(
         relative_conductivity=float(rel), tortuosity_factor=float(fraction / rel),
         volume_fraction=fraction, percolating_fraction=float(through.sum() / mask.sum()),
-        phases=names, axis=axis, num_dofs=int(ndofs), refine=int(refine))
+        phases=names, axis=axis, num_dofs=int(ndofs), refine=int(refine), method=method,
+        lower_bound=None if lower is None else float(lower),
+        upper_bound=None if upper is None else float(upper))
 
 
-__all__ = ["ConductivityResult", "PercolationError", "effective_conductivity"]
+__all__ = ["METHODS", "ConductivityResult", "PercolationError", "effective_conductivity",
+           "extrapolated_limit"]

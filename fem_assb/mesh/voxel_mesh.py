@@ -144,12 +144,12 @@ class VoxelMesh:
             f.write_meshtags(self.facet_tags, self.mesh.geometry)
 
 
-def _slabs(mask: np.ndarray, nranks: int, plane_weights=None) -> np.ndarray:
+def slab_bounds(mask: np.ndarray | None, nranks: int, plane_weights=None) -> np.ndarray:
     """Voxel-plane boundaries (nranks + 1) giving every rank about equal meshed voxels
-    (or equal weight, ``plane_weights`` per x-plane)."""
-    nx = mask.shape[0]
+    of ``mask`` (or equal weight, ``plane_weights`` per x-plane; then mask may be None)."""
     per_plane = mask.sum(axis=(1, 2), dtype=np.int64) if plane_weights is None \
         else np.asarray(plane_weights, dtype=np.float64)
+    nx = per_plane.size
     cum = np.concatenate([[0], np.cumsum(per_plane)])
     targets = cum[-1] * np.arange(nranks + 1) / nranks
     bounds = np.searchsorted(cum, targets, side="left").clip(0, nx)
@@ -161,7 +161,7 @@ def _slab_mesh_data(mask, voxel_size, comm, connectivity, plane_weights=None):
     """Cells (global vertex ids) and owned vertex coordinates of this rank's slab."""
     nx, ny, nz = mask.shape
     rank, size = comm.rank, comm.size
-    bounds = _slabs(mask, size, plane_weights)
+    bounds = slab_bounds(mask, size, plane_weights)
     x0, x1 = int(bounds[rank]), int(bounds[rank + 1])
     v1 = x1 if rank < size - 1 else nx + 1  # owned vertex planes [x0, v1)
     comp_table, count_table = tables(connectivity)

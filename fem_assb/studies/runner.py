@@ -40,6 +40,8 @@ RESULT_COLUMNS = ["capacity_mAh_cm2", "theoretical_capacity_mAh_cm2", "energy_mW
                   "min_electrolyte_concentration_mol_m3"]
 PROVENANCE_COLUMNS = ["fem_assb_version", "git_commit", "parameters_sha256",
                       "structure_sha256"]
+# σ_eff of the structure table: the voxel geometry's value (FV/FEM bracket midpoint)
+CONDUCTIVITY_METHOD = "bracket"
 KEY_COLUMNS = ["case_key"]  # ``case_key``: what the finished case was computed with
 STRUCTURE_COLUMNS = ["structure", "electrolyte", "radius_um", "f_l60", "reversed",
                      "cam_fraction", "electrolyte_fraction", "cbd_fraction",
@@ -142,7 +144,7 @@ def structure_row(cfg: StudyConfig, case: Case, comm) -> dict:
         phases = ("electrolyte",) if case.electrolyte == "solid" else ("electrolyte", "cbd")
         try:
             row["relative_conductivity"] = effective_conductivity(
-                s, phases, comm=comm).relative_conductivity
+                s, phases, comm=comm, method=CONDUCTIVITY_METHOD).relative_conductivity
         except PercolationError:
             row["relative_conductivity"] = 0.0
     return row
@@ -218,7 +220,8 @@ def structure_config_key(cfg: StudyConfig, case: Case) -> str:
     """Checksum of everything that determines a structure row."""
     return provenance.digest({
         "config": cfg.model_dump(mode="json", include=STRUCTURE_DETERMINANTS),
-        "structure": [case.structure_key, case.electrolyte], "version": __version__})[:16]
+        "structure": [case.structure_key, case.electrolyte], "version": __version__,
+        "conductivity": CONDUCTIVITY_METHOD})[:16]
 
 
 def pending_cases(cfg: StudyConfig, out: Path) -> list[Case]:
