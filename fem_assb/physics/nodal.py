@@ -83,16 +83,15 @@ class NodalTerm:
             that unknown's rows (no derivative), read at each assembly.
     """
 
-    def __init__(self, model, facets: list, args, rows: dict,
-                 function: Callable | None = None, sources: dict | None = None):
+    def __init__(self, model, facets: list, args, rows: dict, function: Callable,
+                 sources: dict | None = None):
         doms = model.doms
         msh = doms.mesh
         self.model = model
         self.args = list(args)
         self.rows = dict(rows)
         self.sources = dict(sources or {})
-        if function is not None:
-            self.function = function
+        self.function = function
         spaces = [model.unknowns[k].function_space for k in self.args]
         dof_cols, weights = [], []
         for ents, w in facets:
@@ -126,9 +125,6 @@ class NodalTerm:
         self._acc = {k: dolfinx.la.vector(model.unknowns[k].function_space.dofmap.index_map)
                      for k in self.rows}
         self.comm = msh.comm
-
-    def function(self, *values):
-        raise NotImplementedError
 
     def _check_positions(self, spaces) -> None:
         """The unknowns of one vertex sit at one point (checks the dof maps)."""

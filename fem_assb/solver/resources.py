@@ -22,15 +22,15 @@ GIB = 2**30
 # measured: 106 × 60 × 60 µm cell + 25 µm separator (4.7e5 voxels), 2 ranks, a full
 # 8 mA/cm² discharge (benchmarks/results/default_structure_*_8mA_2ranks.json): ASSB peak
 # 2.78 GiB (1.42 GiB on the larger rank; 3.86 before the nested Jacobian, the GAMG reset
-# and the facet-free mesh), LIB 4.35 GiB (2.23 on the larger rank; was 5.37), i.e. 5.6
-# and 9.2 kB per voxel beyond the 160 MiB of each process, x-slabs balanced by unknowns
-BYTES_PER_VOXEL = {"solid": 5700, "liquid": 9300}  # all ranks together
+# and the facet-free mesh), LIB 3.94 GiB (2.00 on the larger rank; was 5.37), i.e. 5.6
+# and 8.3 kB per voxel beyond the 160 MiB of each process, x-slabs balanced by unknowns
+BYTES_PER_VOXEL = {"solid": 5700, "liquid": 8400}  # all ranks together
 BASE_BYTES_PER_RANK = 160 * 2**20  # Python + DOLFINx + PETSc + compiled forms
 IMBALANCE = 1.05  # the heaviest rank over the mean (ranks > 1)
 # wall time per voxel and Newton iteration on one rank-core (the study-size runs on 2
-# ranks: ASSB 1249 s / 110 Newton iterations / 2.36e5 voxels per rank = 4.8e-5 s; LIB
-# 2312 s / 96 = 1.0e-4 s, part of it sharing the cores with tests)
-SECONDS_PER_VOXEL_NEWTON = {"solid": 5e-5, "liquid": 1.0e-4}
+# ranks: ASSB 1148 s / 110 Newton iterations / 2.36e5 voxels per rank = 4.4e-5 s; LIB
+# 2013 s / 96 = 8.9e-5 s)
+SECONDS_PER_VOXEL_NEWTON = {"solid": 4.5e-5, "liquid": 9e-5}
 TYPICAL_NEWTON = 110  # the study-size runs at 8 mA/cm² (ASSB 109, LIB 96)
 
 
