@@ -2,14 +2,14 @@
 
 The facet terms (interface, collector, anode) are assembled vertex by vertex
 (``fem_assb.physics.nodal``): they couple only the unknowns that sit on the same mesh
-vertex. (As interior-facet
-integrals between two submeshes, DOLFINx 0.11 gave them every 4×4 pair of both cells
-plus stale columns of earlier facets and a hub row/column at dof 0: 57 % of the stored
-entries were explicit zeros, and the pattern build was the memory peak of a run.)
+vertex. (As interior-facet integrals between two submeshes, DOLFINx 0.11 gave the
+interface every 4×4 pair of both cells plus stale columns of earlier facets and a hub
+row/column at dof 0: 57 % of the stored entries were explicit zeros, and the pattern
+build was the memory peak of a run.)
 The pattern here is
 
-    bulk:       the cell and boundary integrals of each Jacobian block (DOLFINx's own
-                pattern of each compiled block),
+    bulk:       the cell integrals of each Jacobian block (DOLFINx's own pattern of
+                each compiled block),
     facets:     one entry per facet vertex and pair of the nodal terms' unknowns,
 
 and the vectors have DOLFINx's 'mpi' block layout (rank r owns block 0's rows, then
