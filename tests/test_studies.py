@@ -255,3 +255,105 @@ def test_quick_table_of_an_override_file(tmp_path):
     cfg = load_config("perforated", quick=True, overrides=over)
     assert cfg.radii_um == [0, 3]
     assert load_config("perforated", quick=False, overrides=over).radii_um == [0, 2]
+
+
+def test_interrupted_case_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """A case cut short (here: after 3 steps) leaves its checkpoint; the next run of the
+    study continues it from there and ends where an uninterrupted case ends. A checkpoint
+    of another rank count is set aside with a warning (the case starts again)."""
+    from fem_assb.solver import simulate
+
+    cfg = _tiny("perforated", radii_um=[0], electrolytes=["solid"],
+                current_densities_mA_cm2=[8], conductivity=False, render=False,
+                checkpoint_minutes=1e-9)  # a checkpoint at every step
+    (case,) = expand(cfg)
+    ref = tmp_path / "ref"
+    run_study(cfg, ref, comm=MPI.COMM_SELF, progress=False)
+    (expected,) = read_table(ref / "results.csv")
+    real, calls = simulate.discharge, []
+
+    def cut_short(*a, **k):
+        calls.append(k["resume"])
+        return real(*a, **{**k, "max_steps": 3} if len(calls) == 1 else k)
+
+    monkeypatch.setattr(simulate, "discharge", cut_short)
+    out = tmp_path / "study"
+    run_study(cfg, out, comm=MPI.COMM_SELF, progress=False)
+    assert read_table(out / "results.csv") == []
+    assert "max_steps" in read_table(out / "failed.csv")[0]["error"]
+    ck = out / "cases" / case.id / "checkpoint" / "state.json"
+    assert json.loads(ck.read_text())["run"]["steps"] == 3
+    run_study(cfg, out, comm=MPI.COMM_SELF, progress=False)
+    assert calls == [False, True]
+    (row,) = read_table(out / "results.csv")
+    assert not ck.parent.exists() and not (out / "failed.csv").exists()
+    for key in ("capacity_mAh_cm2", "energy_mWh_cm2", "steps"):
+        assert float(row[key]) == pytest.approx(float(expected[key]), rel=1e-9), key
+    # a checkpoint written by another number of ranks: warned about, the case starts over
+    (out / "results.csv").unlink()
+    ck.parent.mkdir()
+    ck.write_text(json.dumps({"ranks": 7, "identity": {}}))
+    with pytest.warns(UserWarning, match="7 MPI ranks"):
+        run_study(cfg, out, comm=MPI.COMM_SELF, progress=False)
+    assert calls == [False, True, True, False]
+    assert float(read_table(out / "results.csv")[0]["capacity_mAh_cm2"]) == pytest.approx(
+        float(expected["capacity_mAh_cm2"]), rel=1e-9)
+
+
+def _write_study(path, voxel_um, results, structures=()):
+    """A study directory with the given rows (columns of the runner's tables)."""
+    path.mkdir(parents=True)
+    (path / "study.json").write_text(json.dumps({"geometry": {"voxel_size_um": voxel_um},
+                                                 "refine": 1}))
+    for name, columns, rows in (
+            ("results.csv", runner_mod.CASE_COLUMNS + runner_mod.RESULT_COLUMNS, results),
+            ("structures.csv", runner_mod.STRUCTURE_COLUMNS, structures)):
+        if rows:
+            runner_mod._write_table(path / name, columns, rows)
+
+
+def test_trend_table_json(tmp_path):
+    """benchmarks/trend_table.py --json: best radius / fraction and gains over r = 0 /
+    f = 0, utilisation, reversed − normal and σ_eff(f), from tables with known values."""
+    def row(ele, i, cap, e, theo=7.0, **axes):
+        return {"electrolyte": ele, "current_density_mA_cm2": i, "capacity_mAh_cm2": cap,
+                "energy_density_Wh_kg": e, "theoretical_capacity_mAh_cm2": theo, **axes}
+
+    _write_study(tmp_path / "lib", 1.0, [
+        row("liquid", 8, 4.0, 300, radius_um=0), row("liquid", 8, 4.6, 320, radius_um=16),
+        row("liquid", 8, 4.3, 310, radius_um=24), row("liquid", 1, 6.0, 400, radius_um=0),
+        row("liquid", 1, 5.5, 380, radius_um=16)])
+    _write_study(tmp_path / "tp", 1.0, [
+        row("liquid", 8, 4.0, 1, radius_um=0, transference_number=0.3),
+        row("liquid", 8, 4.5, 1, radius_um=8, transference_number=0.3),
+        row("liquid", 8, 5.0, 1, radius_um=0, transference_number=1.0),
+        row("liquid", 8, 4.9, 1, radius_um=8, transference_number=1.0)])
+    _write_study(tmp_path / "assb", 1.0, [
+        row("solid", 8, 2.0, 100, radius_um=0), row("solid", 8, 2.1, 114, radius_um=20),
+        row("solid", 1, 3.5, 200, theo=7.0, radius_um=0),
+        row("solid", 1, 3.0, 180, theo=6.0, radius_um=20)])
+    lay = [row("solid", 8, c, e, f_l60=f, reversed=False)
+           for f, c, e in ((0, 1.0, 80), (0.5, 1.5, 120), (0.9, 1.8, 170), (1, 1.2, 110))]
+    lay += [row("solid", 8, 1.1, 95, f_l60=0.5, reversed=True)]
+    sig = [{"structure": f"assb_f{f}", "electrolyte": "solid", "f_l60": f, "reversed": False,
+            "relative_conductivity": s} for f, s in ((0, 0.1), (0.5, 0.12), (1, 0.2))]
+    _write_study(tmp_path / "layered", 1.0, lay, sig)
+    out = subprocess.run([sys.executable, "benchmarks/trend_table.py", str(tmp_path), "--json"],
+                         capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    t = json.loads(out.stdout)
+    assert t["resolution_um"] == 1.0
+    assert t["lib_perforated_8mA"] == {"best_radius_um": 16.0,
+                                       "capacity_gain_mAh_cm2": pytest.approx(0.6)}
+    assert t["lib_transference"] == {"0.3": pytest.approx(0.5), "1": pytest.approx(0.0)}
+    assert t["assb_perforated_8mA"] == {"best_radius_um": 20.0,
+                                        "energy_gain_Wh_kg": pytest.approx(14.0)}
+    assert t["assb_perforated_1mA_utilisation"] == {"0": 0.5, "20": 0.5}
+    assert t["assb_layered"]["8"]["best_f"] == 0.9
+    assert t["assb_layered"]["8"]["energy_gain_Wh_kg"] == pytest.approx(90.0)
+    assert t["assb_layered_reversed_minus_normal_Wh_kg"] == {"0.5": pytest.approx(-25.0)}
+    assert t["sigma_eff_vs_f"] == {"0": 0.1, "0.5": 0.12, "1": 0.2}
+    md = subprocess.run([sys.executable, "benchmarks/trend_table.py", str(tmp_path)],
+                        capture_output=True, text=True, check=True,
+                        cwd=os.path.dirname(os.path.dirname(__file__))).stdout
+    assert "super-linear" in md and "r = 20 µm, +14.0 Wh/kg" in md

@@ -60,6 +60,9 @@ class StudyConfig(_Strict):
     parameters: dict = {}  # overrides of the built-in parameter set (nested tables)
     conductivity: bool = True  # σ_eff/σ_bulk of the ion conductor per structure
     render: bool = True  # 3D picture of the end state of the highest-current cases (serial)
+    # a running case saves its state every this many minutes (cases/<id>/checkpoint); an
+    # interrupted study resumes it from there (same number of ranks). None: no checkpoints
+    checkpoint_minutes: float | None = Field(10.0, gt=0)
 
     @model_validator(mode="after")
     def _check(self):

@@ -9,7 +9,8 @@ Layout of the output directory::
     results.csv       one row per finished case (case axes + discharge summary + version,
                       commit and checksums of the parameters and the structure)
     failed.csv        cases that raised or did not finish (retried on the next run)
-    cases/<id>/       voltage.csv, summary.json, profiles.json
+    cases/<id>/       voltage.csv, summary.json, profiles.json (and, while the case
+                      runs, checkpoint/: an interrupted case resumes from it)
 
 Cases run one after another on all MPI ranks (``mpiexec -n N fem-assb study ...``), or
 ``jobs`` at a time in separate single-rank processes.
@@ -21,6 +22,7 @@ import csv
 import io
 import json
 import os
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -155,18 +157,43 @@ class CaseIncomplete(RuntimeError):
 
 
 def run_case(cfg: StudyConfig, case: Case, out: Path, comm, control=None) -> dict:
-    """Discharge one case; its files go to ``out/cases/<id>``. Returns its table row."""
-    from fem_assb.solver.simulate import discharge
+    """Discharge one case; its files go to ``out/cases/<id>``. Returns its table row.
 
-    res = discharge(build_structure(cfg, case), case.current_density_mA_cm2,
-                    electrolyte=case.electrolyte, params=_params(cfg, case),
-                    cutoff_V=cfg.cutoff_V, separator_um=cfg.separator_um, refine=cfg.refine,
-                    output=out / "cases" / case.id, comm=comm, control=control,
-                    progress=False, render=cfg.render and case.current_density_mA_cm2 ==
-                    max(cfg.current_densities_mA_cm2))
+    With ``cfg.checkpoint_minutes`` the case saves its state as it runs and a case left
+    unfinished by an interrupted study continues from its checkpoint (one written by
+    another number of ranks or another configuration is set aside: the case starts
+    again); the checkpoint is removed once the case has finished."""
+    import shutil
+
+    from fem_assb.solver.simulate import discharge
+    from fem_assb.solver.state import CheckpointError
+
+    case_dir = out / "cases" / case.id
+    ck_dir = case_dir / "checkpoint"
+
+    def run(resume: bool):
+        return discharge(build_structure(cfg, case), case.current_density_mA_cm2,
+                         electrolyte=case.electrolyte, params=_params(cfg, case),
+                         cutoff_V=cfg.cutoff_V, separator_um=cfg.separator_um,
+                         refine=cfg.refine, output=case_dir, comm=comm, control=control,
+                         progress=False, checkpoint_minutes=cfg.checkpoint_minutes,
+                         resume=resume,
+                         render=cfg.render and case.current_density_mA_cm2 ==
+                         max(cfg.current_densities_mA_cm2))
+
+    resume = cfg.checkpoint_minutes is not None and (ck_dir / "state.json").is_file()
+    try:
+        res = run(resume)
+    except CheckpointError as err:  # another rank count or run: start the case again
+        if comm.rank == 0:
+            warnings.warn(f"case {case.id}: {err}; running it from the start", stacklevel=2)
+        res = run(False)
     if not res.complete:  # recorded in failed.csv and run again next time, not a result
         raise CaseIncomplete(f"case {case.id} stopped by {res.stop_reason} at "
                              f"{res.capacity_mAh_cm2:.4g} mAh/cm²")
+    comm.barrier()
+    if comm.rank == 0:
+        shutil.rmtree(ck_dir, ignore_errors=True)
     origin = {k: res.provenance.get(k) for k in PROVENANCE_COLUMNS}
     return {**case.row(), **res.summary(), **origin, "case_key": case_key(cfg, case)}
 
