@@ -24,7 +24,7 @@ import numpy as np
 from common import peak_gib, peak_max_rank_gib, record
 
 from fem_assb._dolfinx import MPI, PETSc
-from fem_assb.solver.simulate import discharge
+from fem_assb.simulation import discharge
 from fem_assb.structure import VoxelStructure, homogeneous, to_solid_electrolyte
 
 # PCSetUpOnBlocks holds the field split's sub-solver set-up (GAMG: the Galerkin products

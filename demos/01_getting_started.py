@@ -33,7 +33,7 @@ from mpi4py import MPI
 
 from fem_assb.analysis.conductivity import effective_conductivity
 from fem_assb.mesh import build_mesh, tags
-from fem_assb.solver.simulate import discharge
+from fem_assb.simulation import discharge
 from fem_assb.structure import assemble_cell, homogeneous, perforate, to_solid_electrolyte
 from fem_assb.viz import plot_discharge, plot_sections, render_structure
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from mpi4py import MPI
 
-from fem_assb.solver.simulate import discharge
+from fem_assb.simulation import discharge
 from fem_assb.structure import homogeneous
 from fem_assb.viz import plot_discharge
 

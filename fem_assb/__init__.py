@@ -11,6 +11,8 @@ entry points are reachable from the top level (imported when first used)::
     import fem_assb
     s = fem_assb.homogeneous(size_um=(40, 20, 20))
     res = fem_assb.discharge(fem_assb.to_solid_electrolyte(s), 4.0, electrolyte="solid")
+    sim = fem_assb.Simulation(fem_assb.to_solid_electrolyte(s), electrolyte="solid")
+    sol = sim.run(["Discharge at 1C until 3.0 V", "Rest for 1 hour", "Charge at C/3 until 4.2 V"])
 """
 
 import importlib
@@ -25,7 +27,8 @@ _ENTRY_POINTS = {
     "assemble_cell": "fem_assb.structure", "load_structure": "fem_assb.structure",
     "save_structure": "fem_assb.structure",
     "default_parameters": "fem_assb.materials", "load_parameters": "fem_assb.materials",
-    "discharge": "fem_assb.solver.simulate",
+    "discharge": "fem_assb.simulation", "Simulation": "fem_assb.simulation",
+    "Experiment": "fem_assb.solver.experiment",
     "effective_conductivity": "fem_assb.analysis.conductivity",
     "load_config": "fem_assb.studies", "run_study": "fem_assb.studies",
 }

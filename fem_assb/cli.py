@@ -6,6 +6,7 @@
     fem-assb mesh FILE -o MESH.xdmf
     fem-assb render FILE -o PICTURE.png
     fem-assb discharge FILE --electrolyte solid|liquid --current-density MA_PER_CM2
+    fem-assb run FILE --electrolyte solid|liquid --experiment STEP [--experiment STEP ...]
     fem-assb study perforated|transference|layered [--config FILE] [--quick] -o DIR
     fem-assb plot DIR
     fem-assb optimise-layers --current-density 8 -o DIR
@@ -15,8 +16,8 @@ rank 0 only. With ``--json`` stdout holds one JSON object (strict JSON: null, ne
 and nothing else.
 
 Exit codes: 0 success; 2 invalid input (one line names it); 3 the phase does not
-percolate (``conductivity``); 4 a discharge or study case that did not finish (solver
-failure, step limit: ``stop_reason``, ``"complete": false`` in the summary).
+percolate (``conductivity``); 4 a discharge, protocol or study case that did not
+finish (solver failure, step limit: ``stop_reason``, ``"complete": false``).
 """
 
 from __future__ import annotations
@@ -431,7 +432,7 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
               checkpoint_minutes, resume, render, as_json):
     """Galvanostatic discharge of a cathode structure in a virtual cell."""
     from fem_assb.materials import load_parameters
-    from fem_assb.solver.simulate import discharge as run
+    from fem_assb.simulation import discharge as run
 
     film = {}
     if film_thickness_nm is not None:
@@ -473,12 +474,93 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
               f"(salt balance {res.salt_balance_error:.1e})")
     _echo(f"  steps           {res.steps} ({res.newton_iterations} Newton iterations, "
           f"{res.wall_time_s:.1f} s)")
+    _finish_run(res, output, "discharge")
+
+
+# ------------------------------------------------------------------------------- run
+@main.command("run")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--electrolyte", type=click.Choice(["solid", "liquid"]), required=True)
+@click.option("--experiment", "steps", multiple=True, metavar="STEP",
+              help="a protocol step, repeatable, in order: 'Discharge at 8 mA/cm2 until "
+                   "3.0 V', 'Rest for 30 minutes', 'Charge at C/3 until 4.3 V', 'Hold at "
+                   "4.3 V until C/50', '5 x (Discharge at C/20 for 30 minutes; Rest for 2 "
+                   "hours)'")
+@click.option("--experiment-file", type=click.Path(dir_okay=False), default=None,
+              help="TOML file with experiment = [steps as strings or tables]")
+@click.option("--parameters", type=click.Path(dir_okay=False), default=None,
+              help="TOML file overriding built-in parameters")
+@click.option("--separator-um", type=float, default=None, help="separator thickness in µm")
+@click.option("--refine", type=click.IntRange(min=1), default=1, show_default=True)
+@_voxel_size_option
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
+              help="directory for voltage.csv (with step and current_mA_cm2 columns), "
+                   "summary.json, profiles.json")
+@click.option("--fields-every", type=int, default=None,
+              help="write 3D fields (VTX, for ParaView) every N steps; 0: end state only")
+@click.option("--linear-solver", type=click.Choice(["auto", "direct", "iterative"]),
+              default="auto", show_default=True)
+@click.option("--petsc-option", "petsc_options", multiple=True, metavar="KEY=VALUE",
+              help="PETSc option for the Newton solver (repeatable)")
+@click.option("--checkpoint-minutes", type=click.FloatRange(min=0, min_open=True),
+              default=None, help="save the state every M minutes of wall time")
+@click.option("--resume", is_flag=True,
+              help="continue the run saved in OUTPUT/checkpoint (same ranks, same input)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def run_protocol(file, electrolyte, steps, experiment_file, parameters, separator_um, refine,
+                 voxel_size, output, fields_every, linear_solver, petsc_options,
+                 checkpoint_minutes, resume, as_json):
+    """Run a protocol (discharge, charge, rest, CV holds, pulses) on a cathode structure."""
+    from fem_assb.materials import load_parameters
+    from fem_assb.simulation import run
+    from fem_assb.solver.experiment import load_experiment
+
+    if bool(steps) == bool(experiment_file):
+        raise click.UsageError("give the protocol as --experiment STEP (repeatable) or "
+                               "--experiment-file FILE")
+    experiment = load_experiment(experiment_file) if experiment_file else \
+        _experiment(steps)
+    overrides = None
+    if petsc_options:
+        from fem_assb.solver.options import parse_petsc_options
+
+        overrides = {"solver": {"petsc_options": parse_petsc_options(petsc_options)}}
+    params = load_parameters(parameters, overrides)
+    sol = run(_load(file, voxel_size), experiment, electrolyte=electrolyte, params=params,
+              separator_um=separator_um, refine=refine, output=output,
+              progress=not as_json, fields_every=fields_every, linear=linear_solver,
+              checkpoint_minutes=checkpoint_minutes, resume=resume)
+    res = sol.result
+    if as_json:
+        _emit_json(res.summary())
+    else:
+        _echo(f"{file}: {electrolyte} electrolyte, {len(res.steps_summary)} of "
+              f"{len(experiment)} steps run ({res.stop_reason})")
+        for k, st in enumerate(res.steps_summary, start=1):
+            _echo(f"  {k:3d}. {st['text']:<44s} {st['capacity_mAh_cm2']:8.4f} mAh/cm²  "
+                  f"{st['start_voltage_V']:.3f} -> {st['end_voltage_V']:.3f} V  "
+                  f"{st['duration_s']:9.1f} s  {st['stop_reason']}")
+        _echo(f"  discharged {res.capacity_mAh_cm2:.4f} mAh/cm² ({res.energy_mWh_cm2:.4f} "
+              f"mWh/cm²), charged {res.charge_capacity_mAh_cm2:.4f} mAh/cm²; lithium "
+              f"balance {res.lithium_balance_error:.1e}; {res.steps} time steps, "
+              f"{res.wall_time_s:.1f} s")
+    _finish_run(res, None if as_json else output, "protocol")
+
+
+def _finish_run(res, output, what: str) -> None:
+    """The files written, a summary.json that could not be written, an unfinished run."""
     if output:
         _echo(f"  wrote           {output}/voltage.csv, summary.json, profiles.json")
     _check_written(res)
     if not res.complete:
-        _echo(f"Error: the discharge did not finish ({res.stop_reason})", err=True)
+        _echo(f"Error: the {what} did not finish ({res.stop_reason})", err=True)
         sys.exit(EXIT_INCOMPLETE)
+
+
+def _experiment(steps):
+    from fem_assb.solver.experiment import Experiment
+
+    return Experiment(list(steps), source="--experiment")
 
 
 def _check_written(res) -> None:

@@ -1,5 +1,6 @@
-"""Independent 1D reference for a planar CAM slab (the single-particle limit in slab
-geometry): finite volumes in x + scipy's BDF integrator, closed-form overpotentials."""
+"""Independent 1D references: a planar CAM slab (the single-particle limit in slab
+geometry: finite volumes in x + scipy's BDF integrator, closed-form overpotentials),
+and diffusion in a sphere (finite volumes in r) for the relaxation of a particle."""
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -8,38 +9,102 @@ from fem_assb.constants import FARADAY, GAS_CONSTANT
 from fem_assb.materials import make_function
 
 
+def _materials(p):
+    """c_max, x0 and the functions D_s(x), U(x), σ_s(x) of a parameter set."""
+    return (p.cam.c_max, p.operation.initial_stoichiometry,
+            make_function(p.cam.diffusivity_solid, "D"), make_function(p.cam.ocv, "U"),
+            make_function(p.cam.conductivity, "sigma"))
+
+
 def slab_voltage(params, thickness, current, separator, t_end, n=400, times=None):
     """Cell voltage V(t) (V) of a CAM slab of ``thickness`` (m) discharged at ``current``
     (A/m²) behind a dense SE separator (m); Li enters through the slab's separator face."""
     p = params
-    cmax, x0, T = p.cam.c_max, p.operation.initial_stoichiometry, p.operation.temperature
-    D = make_function(p.cam.diffusivity_solid, "D")
-    U = make_function(p.cam.ocv, "U")
-    sigma_s = make_function(p.cam.conductivity, "sigma")
+    cmax, x0, D, U, sigma_s = _materials(p)
     h = thickness / n
     flux_in = current / FARADAY  # mol/m²/s into the slab at x = 0
+    c0 = np.full(n, x0 * cmax)
+    sol = solve_ivp(_rhs(D, cmax, h, flux_in), (0, t_end), c0, method="BDF", t_eval=times,
+                    rtol=1e-9, atol=1e-6, dense_output=False)
+    out = [_voltage(p, sol.y[:, k], current, flux_in, h, separator, D, U, sigma_s)
+           for k in range(sol.t.size)]
+    return sol.t, np.array(out)
 
+
+def _rhs(D, cmax, h, flux_in):
+    """dc/dt of the finite-volume cells, Li entering at x = 0 (mol/m²/s)."""
     def rhs(_t, c):
         cf = 0.5 * (c[1:] + c[:-1])
         q = -D(cf / cmax) * np.diff(c) / h  # flux between cells
         q = np.concatenate([[flux_in], q, [0.0]])
         return -(q[1:] - q[:-1]) / h
 
-    c0 = np.full(n, x0 * cmax)
-    sol = solve_ivp(rhs, (0, t_end), c0, method="BDF", t_eval=times, rtol=1e-9,
-                    atol=1e-6, dense_output=False)
+    return rhs
+
+
+def _voltage(p, c, current, flux_in, h, separator, D, U, sigma_s):
+    """Cell voltage (V) of the slab's concentration profile ``c`` at ``current``."""
+    cmax, T = p.cam.c_max, p.operation.temperature
     f = FARADAY / (GAS_CONSTANT * T)
-    out = []
-    for k in range(sol.t.size):
-        c = sol.y[:, k]
-        # surface value from the flux condition −D dc/dx = flux_in over half a cell
-        cs = min(c[0] + flux_in * h / (2 * D(c[0] / cmax)), cmax * (1 - 1e-9))
-        i0 = p.cam.k_solid * p.solid_electrolyte.li_concentration**0.5 * cs**0.5 * (
-            cmax - cs) ** 0.5
-        eta_c = 2 / f * np.arcsinh(-current / (2 * i0))
-        eta_a = 2 / f * np.arcsinh(current / (2 * p.anode.exchange_current_solid))
-        drop_s = current * h * np.sum(1.0 / sigma_s(c / cmax))
-        ohm = current * separator / p.solid_electrolyte.conductivity + drop_s
-        ohm += current / p.collector.contact_conductance
-        out.append(U(cs / cmax) + eta_c - eta_a - ohm)
-    return sol.t, np.array(out)
+    # surface value from the flux condition −D dc/dx = flux_in over half a cell
+    cs = min(max(c[0] + flux_in * h / (2 * D(c[0] / cmax)), 1e-9 * cmax), cmax * (1 - 1e-9))
+    i0 = p.cam.k_solid * p.solid_electrolyte.li_concentration**0.5 * cs**0.5 * (
+        cmax - cs) ** 0.5
+    eta_c = 2 / f * np.arcsinh(-current / (2 * i0))
+    eta_a = 2 / f * np.arcsinh(current / (2 * p.anode.exchange_current_solid))
+    drop_s = current * h * np.sum(1.0 / sigma_s(c / cmax))
+    ohm = current * separator / p.solid_electrolyte.conductivity + drop_s
+    ohm += current / p.collector.contact_conductance
+    return U(cs / cmax) + eta_c - eta_a - ohm
+
+
+def slab_protocol_voltage(params, thickness, separator, segments, times, n=800):
+    """Cell voltage (V) of the CAM slab of ``slab_voltage`` under a piecewise-constant
+    current: ``segments`` = [(duration s, current A/m², > 0 discharge)], run one after
+    the other from rest; V at ``times`` (s from the start, sorted)."""
+    p = params
+    cmax, x0, D, U, sigma_s = _materials(p)
+    h = thickness / n
+    times = np.asarray(times, dtype=float)
+    c = np.full(n, x0 * cmax)
+    t0, out = 0.0, np.full(times.size, np.nan)
+    for duration, current in segments:
+        flux_in = current / FARADAY
+        rhs = _rhs(D, cmax, h, flux_in)
+        t1 = t0 + duration
+        sel = np.flatnonzero((times > t0) & (times <= t1))
+        t_eval = times[sel] if sel.size and times[sel[-1]] >= t1 else np.append(times[sel], t1)
+        sol = solve_ivp(rhs, (t0, t1), c, method="BDF", t_eval=t_eval,
+                        rtol=1e-10, atol=1e-7)
+        for k, j in enumerate(sel):
+            out[j] = _voltage(p, sol.y[:, k], current, flux_in, h, separator, D, U, sigma_s)
+        c, t0 = sol.y[:, -1], t1
+    return out
+
+
+def sphere_surface_ocv(params, radius, diffusivity, segments, times, n=400):
+    """OCV of the surface concentration, U(c(R)/c_max), of a sphere of ``radius`` (m)
+    with constant ``diffusivity`` (m²/s) from a uniform x0, under piecewise-constant Li
+    inflows ``segments`` = [(duration s, flux mol/m²/s into the sphere at r = R)], at
+    ``times`` (s from the start, within the last segment): finite volumes in r + BDF.
+    At zero current (a rest) this is the cell voltage of the single-particle limit."""
+    cmax, x0, _, U, _ = _materials(params)
+    r_f = np.linspace(0.0, radius, n + 1)
+    r_c = 0.5 * (r_f[1:] + r_f[:-1])
+    vol = (r_f[1:] ** 3 - r_f[:-1] ** 3) / 3.0
+
+    def rhs(_t, c, j):
+        flux = np.zeros(n + 1)  # outward radial flux at the faces, mol/m²/s
+        flux[1:-1] = -diffusivity * np.diff(c) / np.diff(r_c)
+        flux[-1] = -j
+        return -(r_f[1:] ** 2 * flux[1:] - r_f[:-1] ** 2 * flux[:-1]) / vol
+
+    c, t0 = np.full(n, x0 * cmax), 0.0
+    for k, (duration, j) in enumerate(segments):
+        last = k == len(segments) - 1
+        sol = solve_ivp(rhs, (t0, t0 + duration), c, args=(j,), method="BDF", rtol=1e-10,
+                        atol=1e-7, t_eval=np.asarray(times) if last else None)
+        c, t0 = sol.y[:, -1], t0 + duration
+    # the surface value: the last two cells extrapolated to r = R (no flux in a rest)
+    cs = sol.y[-1] + (sol.y[-1] - sol.y[-2]) * (radius - r_c[-1]) / (r_c[-1] - r_c[-2])
+    return U(cs / cmax)

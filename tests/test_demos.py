@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 EXPECT = {"01_getting_started": "sigma_eff/sigma_bulk", "02_perforated_lib_vs_assb": "gain",
-          "03_layered_design": "best f_L60", "04_running_under_mpi": "relative difference"}
+          "03_layered_design": "best f_L60", "04_running_under_mpi": "relative difference",
+          "05_rate_capability_and_gitt": "relaxed voltages within"}
 DEMOS = sorted((Path(__file__).resolve().parents[1] / "demos").glob("[0-9]*.py"))
 
 

@@ -7,8 +7,8 @@ from spm_reference import slab_voltage
 
 from fem_assb._dolfinx import MPI
 from fem_assb.materials import default_parameters
+from fem_assb.simulation import discharge
 from fem_assb.solver.discharge import DischargeError, StepControl
-from fem_assb.solver.simulate import discharge
 from fem_assb.structure import CAM, ELECTROLYTE, StructureError, VoxelStructure
 
 FAST = {"cam": {"diffusivity_solid": 1e-14, "conductivity": 1e2},
@@ -104,7 +104,7 @@ def test_bad_input_is_named():
 def test_serial_equals_parallel(small_assb, partition, monkeypatch):
     """Same discharge on 1 and N ranks, with x-slabs and with the graph partitioner
     (what thin slabs on many ranks switch to)."""
-    import fem_assb.solver.simulate as sim
+    import fem_assb.simulation as sim
 
     if partition == "graph":  # as if the slabs were thinner than MIN_SLAB_PLANES
         monkeypatch.setattr(sim, "MIN_SLAB_PLANES", 10**6)

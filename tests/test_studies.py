@@ -261,7 +261,7 @@ def test_interrupted_case_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     """A case cut short (here: after 3 steps) leaves its checkpoint; the next run of the
     study continues it from there and ends where an uninterrupted case ends. A checkpoint
     of another rank count is set aside with a warning (the case starts again)."""
-    from fem_assb.solver import simulate
+    from fem_assb import simulation as simulate
 
     cfg = _tiny("perforated", radii_um=[0], electrolytes=["solid"],
                 current_densities_mA_cm2=[8], conductivity=False, render=False,
@@ -357,3 +357,21 @@ def test_trend_table_json(tmp_path):
                         capture_output=True, text=True, check=True,
                         cwd=os.path.dirname(os.path.dirname(__file__))).stdout
     assert "super-linear" in md and "r = 20 µm, +14.0 Wh/kg" in md
+
+
+def test_study_runs_a_protocol_per_case(tmp_path):
+    """A study's ``experiment``: every case runs the protocol at its current ('{current}'),
+    and its row holds the whole run's numbers; a bad step is named when loading."""
+    cfg = _tiny("perforated", radii_um=[0], electrolytes=["solid"], conductivity=False,
+                current_densities_mA_cm2=[2, 4], render=False,
+                experiment=["Discharge at {current} mA/cm2 for 2 minutes", "Rest for 1 minute"])
+    run_study(cfg, tmp_path, comm=MPI.COMM_SELF, progress=False)
+    rows = read_table(tmp_path / "results.csv")
+    assert [r["stop_reason"] for r in rows] == ["completed"] * 2
+    for r in rows:
+        i = float(r["current_density_mA_cm2"])
+        assert float(r["capacity_mAh_cm2"]) == pytest.approx(i * 120 / 3600, rel=1e-9)
+        summary = json.loads((tmp_path / "cases" / r["case"] / "summary.json").read_text())
+        assert [s["kind"] for s in summary["steps"]] == ["discharge", "rest"]
+    with pytest.raises(ParameterError, match="cannot read the duration 'a bit'"):
+        _tiny("perforated", experiment=["Rest for a bit"])

@@ -35,7 +35,7 @@ from fem_assb.constants import FARADAY, GAS_CONSTANT
 from fem_assb.materials import Parameters, butler_volmer, make_function
 from fem_assb.physics.domains import ANODE, COLLECTOR, CellDomains
 from fem_assb.physics.interface import NodalInterface
-from fem_assb.physics.nodal import NodalTerm
+from fem_assb.physics.nodal import NodalTerm, VoltageHold
 from fem_assb.structure.phases import CAM
 
 
@@ -177,8 +177,36 @@ class CellModel:
         self.anode = None if p.anode.kinetics == "ideal" else NodalTerm(
             self, [(d.boundary_entities[ANODE], 1.0)], args=self.anode_arguments,
             rows={self.anode_arguments[-1]: -1.0}, function=self.anode_current_density)
-        self.nodal_terms = [t for t in (self.interface, self.collector, self.anode) if t]
+        # a constant-voltage hold replaces F_V (the collector's current balance) by
+        # G A_coll (V − V_set) = 0
+        self.voltage_hold = VoltageHold(self, 2, G * A_coll)
+        self.nodal_terms = [t for t in (self.interface, self.collector, self.anode,
+                                        self.voltage_hold) if t]
         self.diagnostics = {"lithium_mol": fem.form(c * cam, entity_maps=em)}
+
+    # -- operation --------------------------------------------------------------------
+    def set_current(self, current_density: float) -> None:
+        """Galvanostatic operation at ``current_density`` (A/m²; > 0 discharge, < 0
+        charge, 0 open circuit): F_V balances the collector current against it."""
+        self.current_density = float(current_density)
+        self.current.value = self.current_density
+        self.collector.rows[2] = 1.0
+        self.voltage_hold.target = None
+
+    def hold_voltage(self, volts: float) -> None:
+        """Potentiostatic operation: the cell voltage is held at ``volts`` (V) and the
+        current (``cell_current``) follows."""
+        self.collector.rows[2] = 0.0
+        self.voltage_hold.target = float(volts)
+
+    @property
+    def voltage_held(self) -> bool:
+        return self.voltage_hold.target is not None
+
+    def cell_current(self) -> float:
+        """The current density through the collector (A/m² of cross-section, > 0 on
+        discharge): the applied one in galvanostatic operation (at convergence)."""
+        return self.collector.total() / self.doms.cross_section
 
     # -- state ------------------------------------------------------------------------
     def set_rest_state(self) -> float:

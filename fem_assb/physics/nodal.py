@@ -202,3 +202,35 @@ class NodalTerm:
         pairs = np.stack([self.dofs[:, self.args.index(i)], self.dofs[:, self.args.index(j)]],
                          axis=1)
         return np.unique(pairs, axis=0)
+
+
+class VoltageHold:
+    """The cell voltage held at ``target`` (V; None: not held): the global unknown V's
+    row becomes ``scale`` · (V − target) = 0 (A, with ``scale`` in S), added by the rank
+    that owns V. The caller takes the collector's current balance off that row."""
+
+    def __init__(self, model, index: int, scale: float):
+        self.model, self.index, self.scale = model, index, float(scale)
+        self.target: float | None = None
+        imap = model.unknowns[index].function_space.dofmap.index_map
+        self.owner = imap.size_local == 1
+
+    def _offset(self) -> float:
+        """V − target, V absolute (the unknown is relative to the model's v_ref)."""
+        v = self.model.unknowns[self.index].x.array[0]
+        return float(v) + float(self.model.v_ref.value) - self.target
+
+    def add_residual(self, b: PETSc.Vec) -> None:
+        if self.target is None or not self.owner:
+            return
+        arr = b.getArray(readonly=False)
+        arr[_owned_offsets(self.model)[self.index]] += self.scale * self._offset()
+
+    def add_jacobian(self, jac) -> None:
+        if self.target is not None and self.owner:
+            jac.add_local(self.index, self.index, [0], [0], [self.scale])
+
+    def pattern_pairs(self, i: int, j: int) -> np.ndarray | None:
+        if i == j == self.index and self.owner:
+            return np.zeros((1, 2), dtype=np.int32)
+        return None

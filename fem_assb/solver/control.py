@@ -34,6 +34,8 @@ class StepControl:
     min_dt: float = 1e-4  # s
     voltage_tolerance: float = 2e-3  # V: local error of the cell voltage per step
     concentration_tolerance: float = 0.02  # local error of c_s/c_max per step
+    # constant-voltage holds: local error of the current per step, relative to it
+    current_tolerance: float = 0.02
     # local error of the curve's time (capacity) where the voltage is steep, relative
     time_tolerance: float = 1e-3
     safety: float = 0.9
@@ -63,6 +65,7 @@ class StepControl:
         d["voltage_tolerance"] /= factor
         d["concentration_tolerance"] /= factor
         d["time_tolerance"] /= factor
+        d["current_tolerance"] /= factor
         return StepControl(**d)
 
 

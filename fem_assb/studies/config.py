@@ -57,6 +57,10 @@ class StudyConfig(_Strict):
     separator_um: float = Field(25.0, ge=0)
     refine: int = Field(1, ge=1)
     cutoff_V: float | None = None
+    # a protocol per case instead of one discharge to the cut-off: steps as strings or
+    # tables (``fem_assb.solver.experiment``); '{current}' in a step string becomes the
+    # case's current density in mA/cm², e.g. "Discharge at {current} mA/cm2 until 3.0 V"
+    experiment: list = []
     parameters: dict = {}  # overrides of the built-in parameter set (nested tables)
     conductivity: bool = True  # σ_eff/σ_bulk of the ion conductor per structure
     render: bool = True  # 3D picture of the end state of the highest-current cases (serial)
@@ -74,7 +78,19 @@ class StudyConfig(_Strict):
             raise ValueError("current_densities_mA_cm2 must be > 0")
         if any(not 0 <= t <= 1 for t in self.transference_numbers):
             raise ValueError("transference_numbers must lie in [0, 1]")
+        if self.experiment:  # readable for every current of the sweep
+            for i in self.current_densities_mA_cm2:
+                experiment_for(self, i)
         return self
+
+
+def experiment_for(cfg: StudyConfig, current_density_mA_cm2: float):
+    """The config's experiment for one current density ('{current}' substituted)."""
+    from fem_assb.solver.experiment import Experiment
+
+    steps = [s.replace("{current}", f"{current_density_mA_cm2:g}") if isinstance(s, str)
+             else s for s in cfg.experiment]
+    return Experiment(steps, source="experiment")
 
 
 def _merge(base: dict, over: dict) -> dict:

@@ -130,7 +130,7 @@ def optimise_layers(current_density_mA_cm2: float, output: str | Path, n_layers:
             and the discharge files of each evaluation.
     """
     from fem_assb._dolfinx import MPI
-    from fem_assb.solver.simulate import discharge
+    from fem_assb.simulation import discharge
     from fem_assb.structure import layered, to_solid_electrolyte
 
     comm = comm or MPI.COMM_WORLD

@@ -31,7 +31,7 @@ import numpy as np
 from fem_assb import __version__, provenance
 from fem_assb.locking import locked_output
 from fem_assb.studies.cases import Case, build_structure, expand
-from fem_assb.studies.config import StudyConfig
+from fem_assb.studies.config import StudyConfig, experiment_for
 
 CASE_COLUMNS = ["case", "electrolyte", "current_density_mA_cm2", "radius_um", "f_l60",
                 "reversed", "transference_number"]
@@ -39,7 +39,7 @@ RESULT_COLUMNS = ["capacity_mAh_cm2", "theoretical_capacity_mAh_cm2", "energy_mW
                   "energy_density_Wh_kg", "mean_voltage_V", "end_voltage_V", "stop_reason",
                   "steps", "newton_iterations", "wall_time_s", "max_charge_balance_error",
                   "lithium_balance_error", "salt_balance_error",
-                  "min_electrolyte_concentration_mol_m3"]
+                  "min_electrolyte_concentration_mol_m3", "charge_capacity_mAh_cm2"]
 PROVENANCE_COLUMNS = ["fem_assb_version", "git_commit", "parameters_sha256",
                       "structure_sha256"]
 # σ_eff of the structure table: the voxel geometry's value (FV/FEM bracket midpoint)
@@ -165,21 +165,31 @@ def run_case(cfg: StudyConfig, case: Case, out: Path, comm, control=None) -> dic
     again); the checkpoint is removed once the case has finished."""
     import shutil
 
-    from fem_assb.solver.simulate import discharge
+    from fem_assb.simulation import discharge
     from fem_assb.solver.state import CheckpointError
 
     case_dir = out / "cases" / case.id
     ck_dir = case_dir / "checkpoint"
 
+    render = cfg.render and case.current_density_mA_cm2 == max(cfg.current_densities_mA_cm2)
+
     def run(resume: bool):
+        if cfg.experiment:  # a protocol: its whole-run summary is the case's result
+            from fem_assb import simulation
+
+            return simulation.run(
+                build_structure(cfg, case), experiment_for(cfg, case.current_density_mA_cm2),
+                electrolyte=case.electrolyte, params=_params(cfg, case),
+                separator_um=cfg.separator_um, refine=cfg.refine, output=case_dir,
+                comm=comm, control=control, progress=False,
+                checkpoint_minutes=cfg.checkpoint_minutes, resume=resume,
+                render=render).result
         return discharge(build_structure(cfg, case), case.current_density_mA_cm2,
                          electrolyte=case.electrolyte, params=_params(cfg, case),
                          cutoff_V=cfg.cutoff_V, separator_um=cfg.separator_um,
                          refine=cfg.refine, output=case_dir, comm=comm, control=control,
                          progress=False, checkpoint_minutes=cfg.checkpoint_minutes,
-                         resume=resume,
-                         render=cfg.render and case.current_density_mA_cm2 ==
-                         max(cfg.current_densities_mA_cm2))
+                         resume=resume, render=render)
 
     resume = cfg.checkpoint_minutes is not None and (ck_dir / "state.json").is_file()
     try:
@@ -195,7 +205,9 @@ def run_case(cfg: StudyConfig, case: Case, out: Path, comm, control=None) -> dic
     if comm.rank == 0:
         shutil.rmtree(ck_dir, ignore_errors=True)
     origin = {k: res.provenance.get(k) for k in PROVENANCE_COLUMNS}
-    return {**case.row(), **res.summary(), **origin, "case_key": case_key(cfg, case)}
+    summary = res._plain()  # numbers of the whole run (``steps``: time steps)
+    summary.pop("steps_summary", None)
+    return {**case.row(), **summary, **origin, "case_key": case_key(cfg, case)}
 
 
 def _die_with_parent() -> None:
@@ -224,7 +236,7 @@ def _worker(cfg_json: str, case: dict, out: str, control) -> dict:
 # the config entries that determine a case's result (the sweep axes, the name and the
 # figure options do not: adding a radius to a sweep keeps the finished cases)
 CASE_DETERMINANTS = {"family", "geometry", "layout", "layer_cam_fractions", "separator_um",
-                     "refine", "cutoff_V", "parameters"}
+                     "refine", "cutoff_V", "parameters", "experiment"}
 
 
 class StudyMismatch(ValueError):
@@ -234,8 +246,11 @@ class StudyMismatch(ValueError):
 def case_key(cfg: StudyConfig, case: Case) -> str:
     """Checksum of everything that determines a case's result: its axes, the config
     entries of ``CASE_DETERMINANTS`` and the fem_assb version."""
-    return provenance.digest({"config": cfg.model_dump(mode="json", include=CASE_DETERMINANTS),
-                              "case": case.row(), "version": __version__})[:16]
+    config = cfg.model_dump(mode="json", include=CASE_DETERMINANTS)
+    if not config["experiment"]:  # a discharge: the key of the versions before protocols
+        del config["experiment"]
+    return provenance.digest({"config": config, "case": case.row(),
+                              "version": __version__})[:16]
 
 
 # what determines a structure row (its fractions, capacity and σ_eff/σ_bulk)

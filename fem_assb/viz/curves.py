@@ -1,4 +1,4 @@
-"""Discharge curves (matplotlib, PNG)."""
+"""Discharge and protocol curves (matplotlib)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,40 @@ def plot_discharge(results: dict, path, title: str | None = None) -> Path:
     ax.legend()
     fig.savefig(path, dpi=120)
     return path
+
+
+def plot_protocol(result, axes=None):
+    """A protocol run (``RunResult``): cell voltage vs time over the whole run, and vs
+    the charge passed within each step that passes charge, one colour per step. Draws
+    into ``axes`` (two matplotlib axes) or a new pyplot figure (inline in Jupyter: the
+    backend is the caller's). Returns the two axes."""
+    import numpy as np
+
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    c = result.curve
+    t = np.asarray(c["time_s"], dtype=float) / 3600.0
+    v = np.asarray(c["voltage_V"], dtype=float)
+    q = np.asarray(c["capacity_mAh_cm2"], dtype=float)
+    k = np.asarray(c["step"], dtype=int)
+    for j, s in enumerate(result.steps_summary):
+        sel = np.flatnonzero(k == j)
+        if j > 0 and sel.size:  # join the step to its start (the previous step's end)
+            sel = np.concatenate([[sel[0] - 1], sel])
+        if not sel.size:
+            continue
+        line, = axes[0].plot(t[sel], v[sel], lw=1.8, label=f"{j + 1}: {s['text']}")
+        if s["capacity_mAh_cm2"] > 0:
+            axes[1].plot(np.abs(q[sel] - q[sel[0]]), v[sel], lw=1.8, color=line.get_color())
+    axes[0].set(xlabel="time (h)", ylabel="cell voltage (V vs Li)")
+    axes[1].set(xlabel="charge passed in the step (mAh/cm²)", ylabel="cell voltage (V vs Li)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    if len(result.steps_summary) <= 12:
+        axes[0].legend(fontsize=7)
+    return axes
 
 
 def plot_run(directory, output=None) -> list[Path]:

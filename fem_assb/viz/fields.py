@@ -62,6 +62,24 @@ class FieldWriter:
             w.close()
 
 
+class FieldObserver:
+    """A time-loop observer (``fem_assb.solver.observers``) writing the fields every
+    ``every`` accepted steps (0: the end state only) and at the end."""
+
+    def __init__(self, model, directory, every: int = 0):
+        self.writer = FieldWriter(model, directory)
+        self.every = every
+        self.writer.write(0.0)
+
+    def accepted(self, rec) -> None:
+        if self.every and rec.steps % self.every == 0:
+            self.writer.write(rec.time_s)
+
+    def finished(self, rec) -> None:
+        self.writer.write(rec.time_s)
+        self.writer.close()
+
+
 def render_fields(model, path, window_size=(1800, 600)) -> Path | None:
     """Off-screen picture of the present state in three views (the study's Fig. 6d/9):
     CAM lithiation x = c_s/c_max, electrolyte potential Φ_e (V) and the ionic current

@@ -1,0 +1,71 @@
+"""CAM utilisation and electrolyte concentration along x: plane means of a model's
+fields (the study's utilisation and c_e profiles)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fem_assb._dolfinx import MPI
+from fem_assb.physics import CellModel, LiquidCellModel
+from fem_assb.structure.voxels import VoxelStructure
+
+
+def _plane_means(model: CellModel, func, submesh_index: int, weight_of_label: dict,
+                 cell: VoxelStructure):
+    """Weighted mean of a P1 function per voxel plane x (its cell means at the centroids,
+    weights by the parent cell's label). Returns (x in µm from the separator face, or
+    from the anode face when the separator is included; values; n_sep)."""
+    from fem_assb._dolfinx import fem
+
+    vm = model.doms.vm
+    submesh = func.function_space.mesh
+    Q = fem.functionspace(submesh, ("DG", 0))
+    cbar = fem.Function(Q)
+    cbar.interpolate(func)  # cell means of P1 (exact at the centroid)
+    # parent cell of every owned submesh cell, through the entity map (the submesh
+    # numbering is the partition's business, so no ordering is assumed)
+    n_owned = submesh.topology.index_map(3).size_local
+    parent = model.doms.entity_maps[submesh_index].sub_topology_to_topology(
+        np.arange(n_owned, dtype=np.int32), False)
+    vals = cbar.x.array[Q.dofmap.list[:n_owned, 0]]
+    w = np.zeros(256)
+    for label, weight in weight_of_label.items():
+        w[label] = weight
+    wc = w[vm.cell_tags.values[parent]]
+    planes = np.unravel_index(vm.cell_voxel[parent], vm.labels.shape)[0]
+    nx = vm.labels.shape[0]
+    s = np.bincount(planes, weights=wc * vals, minlength=nx)
+    n = np.bincount(planes, weights=wc, minlength=nx)
+    comm = vm.comm
+    s, n = comm.allreduce(s, op=MPI.SUM), comm.allreduce(n, op=MPI.SUM)
+    n_sep = int(round(cell.metadata.get("separator_voxels", 0) * nx / cell.shape[0]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = s / n
+    xs = (np.arange(nx) + 0.5 - n_sep) * vm.voxel_size * 1e6
+    return xs, mean, n_sep
+
+
+def _listed(values) -> list:
+    return [None if not np.isfinite(u) else float(u) for u in values]
+
+
+def electrolyte_profile(model: LiquidCellModel, cell: VoxelStructure):
+    """Mean electrolyte concentration c_e (mol/m³) per voxel plane along x, averaged
+    over the pore volume (porosity-weighted), separator included; x in µm from the
+    separator|cathode face (negative in the separator)."""
+    weights = {label: eps for label, (eps, _) in model.regions.items()}
+    xs, mean, _ = _plane_means(model, model.c_e, 1, weights, cell)
+    return xs.tolist(), _listed(mean)
+
+
+def utilisation_profile(model: CellModel, cell: VoxelStructure):
+    """Mean CAM lithiation along x (per voxel plane of the cathode), as
+    (x in µm from the separator, (x − x0)/(1 − x0)) — 0 at rest, 1 when fully lithiated."""
+    from fem_assb.structure.phases import CAM
+
+    p = model.params
+    xs, mean, n_sep = _plane_means(model, model.c, 0, {CAM: 1.0}, cell)
+    x0 = p.operation.initial_stoichiometry
+    util = (mean / p.cam.c_max - x0) / (1 - x0)
+    keep = np.arange(xs.size) >= n_sep
+    return xs[keep].tolist(), _listed(util[keep])
