@@ -313,6 +313,10 @@ def test_cli_run_json_and_bad_steps(tmp_path, small_assb):
     assert d["complete"] and d["lithium_balance_error"] < 1e-8
     head = (tmp_path / "out" / "voltage.csv").read_text().splitlines()[0].split(",")
     assert head[-2:] == ["step", "current_mA_cm2"]
+    from fem_assb.viz.curves import plot_run
+
+    (png, _) = plot_run(tmp_path / "out")
+    assert png.stat().st_size > 10_000  # the protocol's curve, step by step
     bad = cmd[:-4] + ["--experiment", "Rest for a while"]
     r = subprocess.run(bad, capture_output=True, text=True)
     assert r.returncode == 2

@@ -59,9 +59,10 @@ def plot_protocol(result, axes=None):
 
 
 def plot_run(directory, output=None) -> list[Path]:
-    """Figures of one discharge directory (``discharge -o DIR``): the voltage curve
-    (``voltage.csv``) and the CAM utilisation along x (and the LIB's c_e) from
-    ``profiles.json``, as ``DIR/figures/discharge.png`` (or in ``output``)."""
+    """Figures of one discharge or protocol directory (``discharge -o DIR``, ``run -o
+    DIR``): the voltage curve (``voltage.csv``; a protocol's vs time, per step) and the
+    CAM utilisation along x (and the LIB's c_e) at the end from ``profiles.json``, as
+    ``DIR/figures/discharge.png`` (or in ``output``)."""
     import csv
     import json
 
@@ -84,10 +85,25 @@ def plot_run(directory, output=None) -> list[Path]:
     panels = 1 + bool(profiles) + liquid
     fig = Figure(figsize=(5.2 * panels, 4.0), layout="constrained")
     axes = fig.subplots(1, panels, squeeze=False)[0]
-    axes[0].plot(q, v, lw=2)
-    axes[0].set(xlabel="capacity (mAh/cm²)", ylabel="cell voltage (V vs Li)",
-                title="discharge" + (f" at {summary['current_density_mA_cm2']:g} mA/cm²"
-                                     if "current_density_mA_cm2" in summary else ""))
+    steps = summary.get("steps") if isinstance(summary.get("steps"), list) else None
+    if steps is not None and len(steps) > 1:  # a protocol: voltage vs time, per step
+        t = [float(r["time_s"]) / 3600.0 for r in rows]
+        k = [int(r["step"]) for r in rows]
+        for j, st in enumerate(steps):
+            sel = [i for i, kk in enumerate(k) if kk == j]
+            if j > 0 and sel:  # joined to the previous step's end
+                sel = [sel[0] - 1, *sel]
+            axes[0].plot([t[i] for i in sel], [v[i] for i in sel], lw=1.8,
+                         label=f"{j + 1}: {st['text']}")
+        axes[0].set(xlabel="time (h)", ylabel="cell voltage (V vs Li)",
+                    title=f"protocol of {len(steps)} steps")
+        if len(steps) <= 12:
+            axes[0].legend(fontsize=7)
+    else:
+        axes[0].plot(q, v, lw=2)
+        axes[0].set(xlabel="capacity (mAh/cm²)", ylabel="cell voltage (V vs Li)",
+                    title="discharge" + (f" at {summary['current_density_mA_cm2']:g} mA/cm²"
+                                         if summary.get("current_density_mA_cm2") else ""))
     axes[0].grid(alpha=0.3)
     if profiles:
         axes[1].plot(profiles["x_um"], profiles["cam_utilisation"], lw=2)
