@@ -44,7 +44,7 @@ class DischargeResult(RunResult):
     def summary(self) -> dict:
         """The result as a dict for strict JSON: non-finite numbers become None
         (``steps``: the number of time steps)."""
-        d = self._plain()
+        d = self.numbers()
         d.pop("steps_summary")
         d["provenance"] = d.pop("provenance")
         return d

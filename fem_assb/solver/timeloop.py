@@ -129,13 +129,15 @@ class RunResult:
     def summary(self) -> dict:
         """The result as a dict for strict JSON (non-finite numbers become None):
         ``steps`` lists the protocol steps, ``time_steps`` counts the time steps."""
-        d = self._plain()
+        d = self.numbers()
         d["time_steps"] = d.pop("steps")
         d["steps"] = d.pop("steps_summary")
         d["provenance"] = d.pop("provenance")  # last: the numbers first
         return d
 
-    def _plain(self) -> dict:
+    def numbers(self) -> dict:
+        """The fields as plain strict-JSON data (non-finite numbers None; ``steps``: the
+        number of time steps; no curve), plus ``complete``."""
         d = asdict(self)
         for k in ("curve", "write_error"):
             d.pop(k)
@@ -389,9 +391,9 @@ def run_experiment(model, experiment: Experiment, theoretical_capacity: float,
             if outcome in ("accepted", "step_end"):
                 if outcome == "step_end" and st["end"] is not None \
                         and st["end"] < st["times"][-1]:  # the end point replaces it
-                    t_e, e = st["end"], st["end_values"]
-                    point(st["t0"] + t_e, st["q0"] + math.copysign(e["q"], e["I"] or 1.0)
-                          * (e["I"] != 0), e["V"], st["newton"][-1], e["I"])
+                    e = st["end_values"]
+                    point(st["t0"] + st["end"], _net_at_end(st), e["V"], st["newton"][-1],
+                          e["I"])
                     st["end_written"] = True
                 else:
                     point(st["t0"] + st["times"][-1], run["q_state"], st["volts"][-1],
@@ -407,12 +409,10 @@ def run_experiment(model, experiment: Experiment, theoretical_capacity: float,
                 outcome, reason = "run_end", "solver_failed"
         # the step's end located beyond the last state: a row of its own
         if st["end"] is not None and not st.get("end_written"):
-            t_e, end = st["end"], st["end_values"]
-            i_end = end["I"]
-            q_end = st["q0"] + math.copysign(end["q"], i_end) if i_end else st["q0"]
-            point(st["t0"] + t_e, q_end, end["V"], 0, i_end)
-            writer.point(st["t0"] + t_e, q_end / MAH_PER_CM2, end["V"], 0, run["k"],
-                         i_end / MA_PER_CM2)
+            t_e, end, q_end = st["t0"] + st["end"], st["end_values"], _net_at_end(st)
+            point(t_e, q_end, end["V"], 0, end["I"])
+            writer.point(t_e, q_end / MAH_PER_CM2, end["V"], 0, run["k"],
+                         end["I"] / MA_PER_CM2)
         run["done"].append(asdict(_summarise(step, st)))
         # the next protocol step starts from the last accepted state, at the later of
         # its time and the located end point's (within steep_end/2 of each other)
@@ -577,7 +577,6 @@ def _time_step(model, problem, snes, converged, ctl, s, run, st, step, limits, t
                               abs(model.integral("salt_mol") - run["salt0"]) / run["salt0"])
         run["min_ce"] = min(run["min_ce"], model.minimum(model.c_e))
     # the step's ends
-    g_new = [lim.g(v_new, i_new, q_new) for lim in limits]
     reached = [j for j, g in enumerate(g_new) if g <= 0]
     if reached:  # landed (within the tolerance), or the first step's jump crossed it
         j = reached[0]
@@ -656,6 +655,12 @@ def _values_at(lim, t_cut: float, st: dict, land: dict | None) -> dict:
     elif lim.reason == "capacity_limit":
         q = lim.value
     return {"V": v, "I": i, "q": q}
+
+
+def _net_at_end(st: dict) -> float:
+    """The run's net charge (C/m², > 0 discharged) at the step's located end point."""
+    e = st["end_values"]
+    return st["q0"] + math.copysign(e["q"], e["I"]) if e["I"] else st["q0"]
 
 
 def _end_at(st: dict, lim, t_cross: float, land: dict) -> None:

@@ -205,7 +205,7 @@ def run_case(cfg: StudyConfig, case: Case, out: Path, comm, control=None) -> dic
     if comm.rank == 0:
         shutil.rmtree(ck_dir, ignore_errors=True)
     origin = {k: res.provenance.get(k) for k in PROVENANCE_COLUMNS}
-    summary = res._plain()  # numbers of the whole run (``steps``: time steps)
+    summary = res.numbers()  # numbers of the whole run (``steps``: time steps)
     summary.pop("steps_summary", None)
     return {**case.row(), **summary, **origin, "case_key": case_key(cfg, case)}
 
