@@ -25,7 +25,7 @@ import numpy as np
 from fem_assb import provenance
 from fem_assb._dolfinx import MPI
 from fem_assb.analysis.profiles import electrolyte_profile, utilisation_profile
-from fem_assb.constants import MA_PER_CM2
+from fem_assb.constants import MA_PER_CM2, MAH_PER_CM2
 from fem_assb.locking import one_run_per_output
 from fem_assb.materials import Parameters, default_parameters
 from fem_assb.materials.mass import areal_mass
@@ -148,7 +148,7 @@ class Simulation:
 
     @property
     def theoretical_capacity_mAh_cm2(self) -> float:
-        return self.theoretical_capacity / 36000.0
+        return self.theoretical_capacity / MAH_PER_CM2
 
     def _prepare(self, output, resume: bool) -> None:
         if output is not None and self.comm.rank == 0:

@@ -164,7 +164,7 @@ def _current(text: str) -> dict | None:
     return None
 
 
-def _limit(text: str, kind: str) -> dict | None:
+def _limit(text: str) -> dict | None:
     m = _VOLT.match(text)
     if m:
         return {"until_voltage_V": float(m.group(1))}
@@ -223,7 +223,7 @@ def parse_step(text: str) -> Step:
                                       "'30 minutes', '1 hour', '600 s')")
             spec["duration_s"] = d
         else:  # until
-            lim = _limit(value, kind)
+            lim = _limit(value)
             if lim is None:
                 raise ExperimentError(f"'{raw}': cannot read the limit '{value}' (a voltage "
                                       "'3.0 V', a current '0.1 mA/cm2' or 'C/50', a capacity "
