@@ -255,8 +255,25 @@ def _load(path, voxel_size):
     return load_structure(path, voxel_size=voxel_size)
 
 
+def _load_cell(path, voxel_size, mesh_unit):
+    """A voxel structure, or an imported tetrahedral cell mesh (.msh, .vtu, .xdmf, …)."""
+    from fem_assb.mesh.imported import is_mesh_file, read_mesh
+
+    if is_mesh_file(path):
+        return read_mesh(path, unit=mesh_unit)
+    return _load(path, voxel_size)
+
+
 _voxel_size_option = click.option("--voxel-size", type=float, default=None,
                                   help="voxel edge in m (needed for .npy/.tif/.raw)")
+_mesh_unit_option = click.option(
+    "--mesh-unit", type=click.Choice(["m", "mm", "um"]), default="m", show_default=True,
+    help="length unit of an imported cell mesh's coordinates (FILE .msh, .vtu, .xdmf, …: "
+         "tetrahedra tagged by phase, separator included, filling a box)")
+_interface_option = click.option(
+    "--interface", type=click.Choice(["voxel", "smooth"]), default="voxel", show_default=True,
+    help="phase boundaries of the mesh: the voxel staircase, or vertices moved onto smooth "
+         "surfaces (about 2/3 of the staircase's area, as the shapes the voxels stand for)")
 
 
 @main.command()
@@ -319,20 +336,42 @@ def render(file, voxel_size, output, sections):
 @click.option("--electrolyte", type=click.Choice(["liquid", "solid"]), default="solid",
               show_default=True)
 @click.option("--refine", type=click.IntRange(min=1), default=1, show_default=True)
-def mesh(file, voxel_size, output, separator_um, electrolyte, refine):
-    """Tetrahedral mesh of a structure (or virtual cell) written as XDMF for ParaView."""
+@_interface_option
+@_mesh_unit_option
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def mesh(file, voxel_size, output, separator_um, electrolyte, refine, interface, mesh_unit,
+         as_json):
+    """Tetrahedral mesh of a structure (or virtual cell) written as XDMF for ParaView; of
+    an imported cell mesh: its check, tags and numbers."""
     from fem_assb.mesh import build_mesh, tags
-    from fem_assb.structure import assemble_cell
+    from fem_assb.mesh.imported import is_mesh_file
+    from fem_assb.structure import CAM, assemble_cell
 
-    s = _load(file, voxel_size)
-    if separator_um is not None:
-        s = assemble_cell(s, separator_um, electrolyte)
-    vm = build_mesh(s, refine=refine)
-    area = vm.facet_area(tags.CAM_ELECTROLYTE)
+    s = _load_cell(file, voxel_size, mesh_unit)
+    if is_mesh_file(file):
+        vm, interface = s, "imported"
+    else:
+        if separator_um is not None:
+            s = assemble_cell(s, separator_um, electrolyte)
+        vm = build_mesh(s, refine=refine, interface=interface)
+    areas = {name: vm.facet_area(tag) for name, tag in (
+        ("cam_electrolyte", tags.CAM_ELECTROLYTE), ("cam_separator", tags.CAM_SEPARATOR),
+        ("cam_cbd", tags.CAM_CBD))}
+    info = {"interface": interface, "num_cells": vm.num_cells_global(),
+            "num_vertices": vm.mesh.topology.index_map(0).size_global,
+            # every CAM|electrolyte facet: in the cathode and against the separator
+            "interface_area_m2": areas["cam_electrolyte"] + areas["cam_separator"],
+            **{f"{k}_area_m2": v for k, v in areas.items()},
+            "cam_volume_m3": vm.phase_volume(CAM),
+            "min_cell_quality": vm.min_cell_quality(), "output": str(output)}
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     vm.write_xdmf(output)
-    _echo(f"wrote {output}: {vm.num_cells_global():,} tetrahedra, CAM|electrolyte area "
-          f"{area * 1e12:.1f} µm²")
+    if as_json:
+        _emit_json(info)
+        return
+    _echo(f"wrote {output}: {info['num_cells']:,} tetrahedra ({interface} interfaces), "
+          f"CAM|electrolyte area {info['interface_area_m2'] * 1e12:.1f} µm², min quality "
+          f"{info['min_cell_quality']:.3f}")
 
 
 @main.command()
@@ -343,10 +382,12 @@ def mesh(file, voxel_size, output, separator_um, electrolyte, refine):
               show_default=True, help="direction; 'all': x, y and z (the tortuosity "
               "tensor's diagonal)")
 @click.option("--method", type=click.Choice(["bracket", "fv", "fem", "extrapolated"]),
-              default="bracket", show_default=True,
+              default=None,
               help="fv: voxel finite volumes (TauFactor's convention, a lower value); fem: "
               "P1 finite elements (an upper bound); bracket: both, their midpoint as the "
-              "geometry's value; extrapolated: both at --refine and twice it, extrapolated")
+              "geometry's value; extrapolated: both at --refine and twice it, extrapolated "
+              "[default: bracket; fem with --interface smooth]")
+@_interface_option
 @_voxel_size_option
 @click.option("--cbd-factor", type=float, default=None,
               help="CBD conductivity relative to bulk (default 0.12)")
@@ -356,20 +397,26 @@ def mesh(file, voxel_size, output, separator_um, electrolyte, refine):
               show_default=True, help="linear solver of the finite-element method")
 @click.option("--json", "as_json", is_flag=True,
               help="print one JSON object (with --axis all: one object per axis, by name)")
-def conductivity(file, phases, axis, method, voxel_size, cbd_factor, refine, solver,
-                 as_json):
+def conductivity(file, phases, axis, method, interface, voxel_size, cbd_factor, refine,
+                 solver, as_json):
     """Normalised effective conductivity σ_eff/σ_bulk of a phase set along an axis."""
     from fem_assb.analysis.conductivity import effective_conductivity
     from fem_assb.analysis.percolation import PercolationError
 
     names = [p for item in phases for p in item.replace(",", " ").split()]
+    if method is None:
+        method = "fem" if interface == "smooth" else "bracket"
+    elif interface == "smooth" and method != "fem":
+        raise click.UsageError(f"--interface smooth needs --method fem (the finite volumes "
+                               f"of '{method}' live on the voxel grid)")
     s = _load(file, voxel_size)
     factors = {"cbd": cbd_factor} if cbd_factor is not None and "cbd" in names else None
     results = {}
     for ax in ("x", "y", "z") if axis == "all" else (axis,):
         try:
             results[ax] = effective_conductivity(s, names, axis=ax, factors=factors,
-                                                 refine=refine, solver=solver, method=method)
+                                                 refine=refine, solver=solver, method=method,
+                                                 interface=interface)
         except PercolationError as err:
             _echo(f"Error: {err}", err=True)
             sys.exit(EXIT_NOT_PERCOLATING)
@@ -378,7 +425,8 @@ def conductivity(file, phases, axis, method, voxel_size, cbd_factor, refine, sol
                    else results[axis].to_dict())
         return
     for ax, r in results.items():
-        _echo(f"{file}: {'+'.join(r.phases)} along {ax} ({r.method})")
+        _echo(f"{file}: {'+'.join(r.phases)} along {ax} ({r.method}, {r.interface} "
+              "interfaces)")
         _echo(f"  volume fraction          {r.volume_fraction:.4f}")
         _echo(f"  sigma_eff / sigma_bulk   {r.relative_conductivity:.5f}")
         if r.lower_bound is not None:
@@ -406,7 +454,9 @@ def conductivity(file, phases, axis, method, voxel_size, cbd_factor, refine, sol
               help="LIB: constant t+ instead of the concentration-dependent fit")
 @click.option("--separator-um", type=float, default=None, help="separator thickness in µm")
 @click.option("--refine", type=click.IntRange(min=1), default=1, show_default=True)
+@_interface_option
 @_voxel_size_option
+@_mesh_unit_option
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="directory for voltage.csv, summary.json, profiles.json")
 @click.option("--fields-every", type=int, default=None,
@@ -427,10 +477,12 @@ def conductivity(file, phases, axis, method, voxel_size, cbd_factor, refine, sol
               help="draw the end state (lithiation, Φ_e, |i_e|) to OUTPUT/fields.png (serial)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def discharge(file, electrolyte, current_density, cutoff, parameters, film_thickness_nm,
-              film_conductivity, transference_number, separator_um, refine, voxel_size,
+              film_conductivity, transference_number, separator_um, refine, interface,
+              voxel_size, mesh_unit,
               output, fields_every, linear_solver, petsc_options, checkpoint_every,
               checkpoint_minutes, resume, render, as_json):
-    """Galvanostatic discharge of a cathode structure in a virtual cell."""
+    """Galvanostatic discharge of a cathode structure in a virtual cell (or of an imported
+    cell mesh)."""
     from fem_assb.materials import load_parameters
     from fem_assb.simulation import discharge as run
 
@@ -449,12 +501,12 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
     if transference_number is not None and electrolyte != "liquid":
         raise click.UsageError("--transference-number applies to --electrolyte liquid only")
     params = load_parameters(parameters, overrides or None)
-    s = _load(file, voxel_size)
+    s = _load_cell(file, voxel_size, mesh_unit)
     res = run(s, current_density, electrolyte=electrolyte, params=params, cutoff_V=cutoff,
               separator_um=separator_um, refine=refine, output=output,
               progress=not as_json, fields_every=fields_every, linear=linear_solver,
               render=render, checkpoint_every=checkpoint_every,
-              checkpoint_minutes=checkpoint_minutes, resume=resume)
+              checkpoint_minutes=checkpoint_minutes, resume=resume, interface=interface)
     summary = res.summary()
     if as_json:
         _emit_json(summary)
@@ -492,7 +544,9 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
               help="TOML file overriding built-in parameters")
 @click.option("--separator-um", type=float, default=None, help="separator thickness in µm")
 @click.option("--refine", type=click.IntRange(min=1), default=1, show_default=True)
+@_interface_option
 @_voxel_size_option
+@_mesh_unit_option
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="directory for voltage.csv (with step and current_mA_cm2 columns), "
                    "summary.json, profiles.json")
@@ -508,8 +562,8 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
               help="continue the run saved in OUTPUT/checkpoint (same ranks, same input)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def run_protocol(file, electrolyte, steps, experiment_file, parameters, separator_um, refine,
-                 voxel_size, output, fields_every, linear_solver, petsc_options,
-                 checkpoint_minutes, resume, as_json):
+                 interface, voxel_size, mesh_unit, output, fields_every, linear_solver,
+                 petsc_options, checkpoint_minutes, resume, as_json):
     """Run a protocol (discharge, charge, rest, CV holds, pulses) on a cathode structure."""
     from fem_assb.materials import load_parameters
     from fem_assb.simulation import run
@@ -526,10 +580,10 @@ def run_protocol(file, electrolyte, steps, experiment_file, parameters, separato
 
         overrides = {"solver": {"petsc_options": parse_petsc_options(petsc_options)}}
     params = load_parameters(parameters, overrides)
-    sol = run(_load(file, voxel_size), experiment, electrolyte=electrolyte, params=params,
-              separator_um=separator_um, refine=refine, output=output,
+    sol = run(_load_cell(file, voxel_size, mesh_unit), experiment, electrolyte=electrolyte,
+              params=params, separator_um=separator_um, refine=refine, output=output,
               progress=not as_json, fields_every=fields_every, linear=linear_solver,
-              checkpoint_minutes=checkpoint_minutes, resume=resume)
+              checkpoint_minutes=checkpoint_minutes, resume=resume, interface=interface)
     res = sol.result
     if as_json:
         _emit_json(res.summary())

@@ -25,11 +25,12 @@ import numpy as np
 from fem_assb import provenance
 from fem_assb._dolfinx import MPI
 from fem_assb.analysis.profiles import electrolyte_profile, utilisation_profile
-from fem_assb.constants import MA_PER_CM2, MAH_PER_CM2
+from fem_assb.constants import FARADAY, MA_PER_CM2, MAH_PER_CM2
 from fem_assb.locking import one_run_per_output
 from fem_assb.materials import Parameters, default_parameters
-from fem_assb.materials.mass import areal_mass
-from fem_assb.mesh import build_mesh
+from fem_assb.materials.mass import areal_mass, areal_mass_of_volumes
+from fem_assb.mesh import INTERFACES, build_mesh
+from fem_assb.mesh.imported import ImportedMesh, read_mesh
 from fem_assb.physics import LiquidCellModel, SolidCellModel, cell_domains
 from fem_assb.solver.discharge import DischargeError, DischargeResult, StepControl, run_discharge
 from fem_assb.solver.experiment import Experiment
@@ -37,6 +38,7 @@ from fem_assb.solver.resources import check_memory
 from fem_assb.solver.timeloop import RunResult, run_experiment
 from fem_assb.structure import assemble_cell
 from fem_assb.structure.paths import conduction_paths
+from fem_assb.structure.phases import CAM
 from fem_assb.structure.voxels import VoxelStructure
 
 MIN_SLAB_PLANES = 4  # thinner x-slabs: ghost layers dominate, use the graph partitioner
@@ -94,6 +96,17 @@ class Solution:
         return plot_protocol(self.result, axes=axes)
 
 
+def _checked(parameters: Parameters | None, electrolyte: str) -> Parameters:
+    """The parameter set (default: built-in), checked against the electrolyte."""
+    p = parameters or default_parameters()
+    if electrolyte not in ("solid", "liquid"):
+        raise DischargeError(f"electrolyte must be 'solid' or 'liquid', got '{electrolyte}'")
+    if electrolyte == "liquid" and p.anode.kinetics == "ideal":
+        raise DischargeError("anode.kinetics = 'ideal' is only available for the solid "
+                             "electrolyte; the LIB anode uses Butler–Volmer kinetics")
+    return p
+
+
 class Simulation:
     """A cathode structure in its virtual cell, meshed, with its cell model.
 
@@ -103,26 +116,28 @@ class Simulation:
         parameters: parameter set (default: the built-in one).
         separator_um: separator thickness (default: the parameter set's).
         refine: subdivide each voxel into refine³ voxels.
+        interface: 'voxel' (staircase interfaces) or 'smooth' (interface vertices moved
+            onto smooth surfaces: about 2/3 of the staircase's interface area; the
+            theoretical capacity is then that of the meshed CAM volume).
         comm: MPI communicator (all ranks take part).
         progress: report the set-up (memory estimate) on rank 0.
     """
 
     def __init__(self, structure: VoxelStructure, electrolyte: str = "solid",
                  parameters: Parameters | None = None, separator_um: float | None = None,
-                 refine: int = 1, comm=MPI.COMM_WORLD, progress: bool = True):
-        p = parameters or default_parameters()
-        if electrolyte not in ("solid", "liquid"):
-            raise DischargeError(f"electrolyte must be 'solid' or 'liquid', got '{electrolyte}'")
-        if electrolyte == "liquid" and p.anode.kinetics == "ideal":
-            raise DischargeError("anode.kinetics = 'ideal' is only available for the solid "
-                                 "electrolyte; the LIB anode uses Butler–Volmer kinetics")
+                 refine: int = 1, comm=MPI.COMM_WORLD, progress: bool = True,
+                 interface: str = "voxel"):
+        p = _checked(parameters, electrolyte)
         if separator_um is not None:
             p = p.updated({"separator": {"thickness_um": separator_um}},
                           "separator thickness (µm)")
         if not (isinstance(refine, int | np.integer) and refine >= 1):
             raise DischargeError(f"refine must be an integer >= 1, got {refine}")
+        if interface not in INTERFACES:
+            raise DischargeError(f"interface must be one of {', '.join(INTERFACES)}, "
+                                 f"got '{interface}'")
         self.structure, self.electrolyte, self.params = structure, electrolyte, p
-        self.refine, self.comm = int(refine), comm
+        self.refine, self.comm, self.interface = int(refine), comm, interface
         cell = self.cell = assemble_cell(structure, p.separator.thickness_um, electrolyte)
         paths = conduction_paths(cell, electrolyte)
         if paths.active_cam == 0:
@@ -142,9 +157,41 @@ class Simulation:
             print(f"fem-assb: {need.describe()}", file=sys.stderr, flush=True)
         Model = SolidCellModel if electrolyte == "solid" else LiquidCellModel
         vm = build_mesh(cell, comm=comm, refine=self.refine, phase_weights=Model.phase_weights,
-                        partition=mesh_partition(cell.shape[0] * self.refine, comm.size))
+                        partition=mesh_partition(cell.shape[0] * self.refine, comm.size),
+                        interface=interface)
+        if interface == "smooth":  # the CAM the model holds
+            voxels = np.count_nonzero(cell.labels == CAM) * cell.voxel_size**3
+            self.theoretical_capacity *= vm.phase_volume(CAM) / voxels
         self.model = Model(cell_domains(vm), p, 0.0)
         self.mass_per_area = areal_mass(cell, p, electrolyte, self.theoretical_capacity)
+
+    @classmethod
+    def from_mesh(cls, mesh: ImportedMesh | str | Path, electrolyte: str = "solid",
+                  parameters: Parameters | None = None, comm=MPI.COMM_WORLD,
+                  unit: str = "m", progress: bool = True) -> Simulation:
+        """A cell meshed elsewhere: a tetrahedral mesh with phase tags (a file, read by
+        ``fem_assb.mesh.read_mesh`` in ``unit``, or an ``ImportedMesh``), separator
+        included if the cell has one; the same cell models run on it. The theoretical
+        capacity and the areal mass come from the meshed phase volumes."""
+        p = _checked(parameters, electrolyte)
+        vm = mesh if isinstance(mesh, ImportedMesh) else read_mesh(mesh, comm, unit)
+        self = cls.__new__(cls)
+        self.structure, self.cell, self.electrolyte, self.params = None, None, electrolyte, p
+        self.refine, self.comm, self.interface = 1, vm.comm, vm.interface
+        self.source = vm.source
+        volumes = [vm.phase_volume(k) for k in range(5)]
+        x0 = p.operation.initial_stoichiometry
+        area = vm.lengths[1] * vm.lengths[2]
+        self.theoretical_capacity = volumes[CAM] * p.cam.c_max * (1 - x0) * FARADAY / area
+        if progress and vm.comm.rank == 0:
+            print(f"fem-assb: {vm.source}: {vm.num_cells_global():,} tetrahedra, box "
+                  f"{' x '.join(f'{v * 1e6:.4g}' for v in vm.lengths)} µm", file=sys.stderr,
+                  flush=True)
+        Model = SolidCellModel if electrolyte == "solid" else LiquidCellModel
+        self.model = Model(cell_domains(vm), p, 0.0)
+        self.mass_per_area = areal_mass_of_volumes(volumes, area, p, electrolyte,
+                                                   self.theoretical_capacity)
+        return self
 
     @property
     def theoretical_capacity_mAh_cm2(self) -> float:
@@ -167,13 +214,13 @@ class Simulation:
         return [FieldObserver(self.model, Path(output) / "fields", fields_every)]
 
     def _finish(self, res, output, render: bool):
-        cell, model = self.cell, self.model
+        model = self.model
         res.curve["utilisation_x_um"], res.curve["utilisation"] = \
-            utilisation_profile(model, cell)
+            utilisation_profile(model)
         profiles = {"x_um": res.curve["utilisation_x_um"],
                     "cam_utilisation": res.curve["utilisation"]}
         if self.electrolyte == "liquid":
-            xs, ce = electrolyte_profile(model, cell)
+            xs, ce = electrolyte_profile(model)
             res.curve["electrolyte_x_um"], res.curve["electrolyte_concentration"] = xs, ce
             profiles.update({"electrolyte_x_um": xs, "electrolyte_concentration_mol_m3": ce})
         if output is not None and self.comm.rank == 0:
@@ -205,8 +252,15 @@ class Simulation:
             control=control, linear=linear, progress=progress, max_steps=max_steps,
             observers=obs, checkpoint_every=checkpoint_every,
             checkpoint_minutes=checkpoint_minutes, resume=resume,
-            provenance=provenance.record(self.params, self.structure, self.comm.size)),
+            provenance=self._provenance()),
             output, resume, fields_every, render))
+
+    def _provenance(self) -> dict:
+        out = {**provenance.record(self.params, self.structure, self.comm.size),
+               "refine": self.refine, "interface": self.interface}
+        if self.structure is None:
+            out["mesh"] = self.source
+        return out
 
     def _run(self, go, output, resume, fields_every, render):
         self._prepare(output, resume)
@@ -232,8 +286,20 @@ class Simulation:
             output=output, control=control, progress=progress, linear=linear,
             max_time=max_time_s, observers=obs, checkpoint_every=checkpoint_every,
             checkpoint_minutes=checkpoint_minutes, resume=resume, max_steps=max_steps,
-            provenance=provenance.record(self.params, self.structure, self.comm.size)),
+            provenance=self._provenance()),
             output, resume, fields_every, render)
+
+
+def _simulation(cathode, electrolyte, params, separator_um, refine, comm, progress,
+                interface) -> Simulation:
+    """A Simulation of a voxel structure, or of an imported mesh (``ImportedMesh``)."""
+    if isinstance(cathode, ImportedMesh):
+        if separator_um is not None or refine != 1 or interface != "voxel":
+            raise DischargeError("an imported mesh is used as it is: no separator, "
+                                 "refinement or interface option applies to it")
+        return Simulation.from_mesh(cathode, electrolyte, params, comm, progress=progress)
+    return Simulation(cathode, electrolyte, params, separator_um=separator_um, refine=refine,
+                      comm=comm, progress=progress, interface=interface)
 
 
 @one_run_per_output
@@ -245,7 +311,8 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
               linear: str = "auto", fields_every: int | None = None,
               max_time_s: float | None = None, render: bool = False,
               checkpoint_every: int | None = None, checkpoint_minutes: float | None = None,
-              resume: bool = False, max_steps: int = 2000) -> DischargeResult:
+              resume: bool = False, max_steps: int = 2000,
+              interface: str = "voxel") -> DischargeResult:
     """Galvanostatic discharge of a cathode structure in a virtual cell.
 
     Args:
@@ -268,6 +335,7 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
         checkpoint_every, checkpoint_minutes: save the state to ``output/checkpoint``
             every N steps / M minutes; ``resume`` continues from it.
         max_steps: stop after this many accepted steps (``stop_reason = 'max_steps'``).
+        interface: 'voxel' or 'smooth' (see ``Simulation``).
     """
     p = params or default_parameters()
     if not (np.isfinite(current_density_mA_cm2) and current_density_mA_cm2 > 0):
@@ -275,8 +343,8 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
             f"current density must be a finite value > 0 mA/cm², got {current_density_mA_cm2}")
     if cutoff_V is not None:  # the cut-off passes the parameter set's validation
         p = p.updated({"operation": {"cutoff_voltage": cutoff_V}}, "cut-off voltage (V)")
-    sim = Simulation(cathode, electrolyte, p, separator_um=separator_um, refine=refine,
-                     comm=comm, progress=progress)
+    sim = _simulation(cathode, electrolyte, p, separator_um, refine, comm, progress,
+                      interface)
     return sim.discharge(current_density_mA_cm2, None, output=output, control=control,
                          progress=progress, linear=linear, fields_every=fields_every,
                          max_time_s=max_time_s, render=render,
@@ -292,11 +360,11 @@ def run(cathode: VoxelStructure, experiment, electrolyte: str = "solid",
         control: StepControl | None = None, progress: bool = True, linear: str = "auto",
         fields_every: int | None = None, render: bool = False,
         checkpoint_every: int | None = None, checkpoint_minutes: float | None = None,
-        resume: bool = False, max_steps: int = 2000) -> Solution:
+        resume: bool = False, max_steps: int = 2000, interface: str = "voxel") -> Solution:
     """Run a protocol on a cathode structure in a virtual cell (the CLI's ``run``); the
     arguments as ``discharge``'s and ``Simulation.run``'s."""
-    sim = Simulation(cathode, electrolyte, params, separator_um=separator_um, refine=refine,
-                     comm=comm, progress=progress)
+    sim = _simulation(cathode, electrolyte, params, separator_um, refine, comm, progress,
+                      interface)
     return sim.run(experiment, output=output, control=control, progress=progress,
                    linear=linear, fields_every=fields_every, render=render,
                    checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,

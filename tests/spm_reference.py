@@ -108,3 +108,40 @@ def sphere_surface_ocv(params, radius, diffusivity, segments, times, n=400):
     # the surface value: the last two cells extrapolated to r = R (no flux in a rest)
     cs = sol.y[-1] + (sol.y[-1] - sol.y[-2]) * (radius - r_c[-1]) / (r_c[-1] - r_c[-2])
     return U(cs / cmax)
+
+
+def sphere_discharge_voltage(params, radius, area, particle_current, current, separator,
+                             times, n=400):
+    """Cell voltage (V) of the single-particle limit in a sphere: a CAM sphere of
+    ``radius`` (m) with the kinetic surface ``area`` (m²; 4πR² for the sphere itself)
+    taking ``particle_current`` (A, > 0 discharge) from a uniform x0, with constant D_s
+    (the parameter set's value at x0), in a cell at ``current`` (A/m² of the cell's
+    cross-section) behind a dense SE separator (m); conductivities high (no ohmic drop
+    in the cathode). Finite volumes in r + BDF; V at ``times`` (s):
+    U(c_s(R)) + η_c(i_s, c_s(R)) − η_a − ohmic drop, i_s = particle_current / area."""
+    p = params
+    cmax, x0, D, U, _ = _materials(p)
+    d = float(D(np.array(x0)))
+    f = FARADAY / (GAS_CONSTANT * p.operation.temperature)
+    i_s = particle_current / area
+    j = particle_current / (FARADAY * 4.0 * np.pi * radius**2)  # mol/m²/s into the sphere
+    r_f = np.linspace(0.0, radius, n + 1)
+    r_c = 0.5 * (r_f[1:] + r_f[:-1])
+    vol = (r_f[1:] ** 3 - r_f[:-1] ** 3) / 3.0
+
+    def rhs(_t, c):
+        flux = np.zeros(n + 1)  # outward radial flux at the faces, mol/m²/s
+        flux[1:-1] = -d * np.diff(c) / np.diff(r_c)
+        flux[-1] = -j
+        return -(r_f[1:] ** 2 * flux[1:] - r_f[:-1] ** 2 * flux[:-1]) / vol
+
+    sol = solve_ivp(rhs, (0.0, float(np.max(times))), np.full(n, x0 * cmax), method="BDF",
+                    t_eval=np.asarray(times, dtype=float), rtol=1e-10, atol=1e-7)
+    # surface value from the flux condition −D dc/dr = −j over half a cell
+    cs = np.clip(sol.y[-1] + j * (radius - r_c[-1]) / d, 1e-9 * cmax, cmax * (1 - 1e-9))
+    i0 = p.cam.k_solid * p.solid_electrolyte.li_concentration**0.5 * cs**0.5 * (
+        cmax - cs) ** 0.5
+    eta_c = 2 / f * np.arcsinh(-i_s / (2 * i0))
+    eta_a = 2 / f * np.arcsinh(current / (2 * p.anode.exchange_current_solid))
+    ohm = current * separator / p.solid_electrolyte.conductivity
+    return U(cs / cmax) + eta_c - eta_a - ohm

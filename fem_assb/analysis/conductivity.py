@@ -22,6 +22,11 @@ the phase set (TauFactor convention). Three discretisations of the same voxel ge
   and 2·``refine``, the limit from the four values assuming one common convergence
   order of the two methods (a closed form, no order assumed), bounded by the refined
   pair.
+
+All three compute the conductivity of the voxel geometry (staircase boundaries).
+``interface='smooth'`` (with ``fem``) moves the mesh's phase boundaries onto smooth
+surfaces first (``fem_assb.mesh.smoothing``): the conductivity of the shapes the voxels
+stand for (spheres rather than stacks of cubes), a different geometry.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import ufl
 from fem_assb._dolfinx import MPI, fem
 from fem_assb.analysis.finite_volume import fv_relative_conductivity
 from fem_assb.analysis.percolation import PercolationError, percolating_mask
-from fem_assb.mesh import build_mesh, refine_labels, tags
+from fem_assb.mesh import INTERFACES, build_mesh, refine_labels, tags
 from fem_assb.solver import linear_solver_options, unique_prefix
 from fem_assb.structure.phases import CBD, PHASE_NAMES, SEPARATOR, phase_ids
 from fem_assb.structure.voxels import StructureError, VoxelStructure
@@ -61,6 +66,7 @@ class ConductivityResult:
     method: str = "fem"
     lower_bound: float | None = None  # FV value (bracket, extrapolated)
     upper_bound: float | None = None  # FEM value (bracket, extrapolated)
+    interface: str = "voxel"  # 'smooth': FEM on smoothed phase boundaries
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,12 +87,12 @@ def _resolve_factors(ids, factors) -> dict[int, float]:
     return out
 
 
-def _fem(labels, voxel_size, ids, lut, comm, refine, solver, connectivity):
+def _fem(labels, voxel_size, ids, lut, comm, refine, solver, connectivity, interface="voxel"):
     """(σ_eff/σ_bulk, unknowns) by P1 finite elements along axis 0 of ``labels``."""
     from fem_assb._dolfinx import dolfinx
 
     vm = build_mesh(VoxelStructure(labels, voxel_size), phases=ids, comm=comm,
-                    connectivity=connectivity, refine=refine)
+                    connectivity=connectivity, refine=refine, interface=interface)
     msh = vm.mesh
     V = fem.functionspace(msh, ("Lagrange", 1))
     Q = fem.functionspace(msh, ("DG", 0))
@@ -132,7 +138,8 @@ def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
                            axis: str = "x", factors: dict | None = None,
                            comm=MPI.COMM_WORLD, refine: int = 1, solver: str = "auto",
                            connectivity: str = "face",
-                           method: str = "bracket") -> ConductivityResult:
+                           method: str = "bracket",
+                           interface: str = "voxel") -> ConductivityResult:
     """Normalised effective conductivity σ_eff/σ_bulk of ``phases`` along ``axis``.
 
     Args:
@@ -147,6 +154,9 @@ def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
         connectivity: finite elements: 'face' (voxel-code connectivity) or 'vertex'.
         method: 'bracket' (FV and FEM, their midpoint as the estimate), 'fv', 'fem' or
             'extrapolated' (FV and FEM at refine and 2·refine; see the module docstring).
+        interface: finite elements on the 'voxel' staircase or with 'smooth' phase
+            boundaries (``fem_assb.mesh.smoothing``; method 'fem' only: FV lives on the
+            voxel grid).
 
     Raises:
         PercolationError: no face-connected path of the phases joins the two end faces.
@@ -156,6 +166,12 @@ def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
     if method not in METHODS:
         raise StructureError(f"conductivity method must be one of {', '.join(METHODS)}, "
                              f"got '{method}'")
+    if interface not in INTERFACES:
+        raise StructureError(f"interface must be one of {', '.join(INTERFACES)}, "
+                             f"got '{interface}'")
+    if interface != "voxel" and method != "fem":
+        raise StructureError(f"interface '{interface}' needs method 'fem' (the finite "
+                             f"volumes of '{method}' live on the voxel grid)")
     ids = phase_ids(phases)
     names = [PHASE_NAMES[i] for i in ids]
     fac = _resolve_factors(ids, factors)
@@ -180,7 +196,7 @@ def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
     if method == "fv":
         rel, ndofs = _fv(work, lut, comm, refine)
     elif method == "fem":
-        rel, ndofs = _fem(work, h, ids, lut, comm, refine, solver, connectivity)
+        rel, ndofs = _fem(work, h, ids, lut, comm, refine, solver, connectivity, interface)
     elif method == "bracket":
         lower, _ = _fv(work, lut, comm, refine)
         upper, ndofs = _fem(work, h, ids, lut, comm, refine, solver, connectivity)
@@ -196,7 +212,7 @@ def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
         volume_fraction=fraction, percolating_fraction=float(through.sum() / mask.sum()),
         phases=names, axis=axis, num_dofs=int(ndofs), refine=int(refine), method=method,
         lower_bound=None if lower is None else float(lower),
-        upper_bound=None if upper is None else float(upper))
+        upper_bound=None if upper is None else float(upper), interface=interface)
 
 
 __all__ = ["METHODS", "ConductivityResult", "PercolationError", "effective_conductivity",

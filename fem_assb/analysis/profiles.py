@@ -7,14 +7,13 @@ import numpy as np
 
 from fem_assb._dolfinx import MPI
 from fem_assb.physics import CellModel, LiquidCellModel
-from fem_assb.structure.voxels import VoxelStructure
 
 
-def _plane_means(model: CellModel, func, submesh_index: int, weight_of_label: dict,
-                 cell: VoxelStructure):
-    """Weighted mean of a P1 function per voxel plane x (its cell means at the centroids,
-    weights by the parent cell's label). Returns (x in µm from the separator face, or
-    from the anode face when the separator is included; values; n_sep)."""
+def _plane_means(model: CellModel, func, submesh_index: int, weight_of_label: dict):
+    """Weighted mean of a P1 function per x-plane of the mesh (voxel planes; slices of
+    the mean cell size for imported meshes) from its cell means at the centroids,
+    weighted by the parent cell's label. Returns (x in µm from the separator|cathode
+    face, values, number of separator planes)."""
     from fem_assb._dolfinx import fem
 
     vm = model.doms.vm
@@ -32,16 +31,17 @@ def _plane_means(model: CellModel, func, submesh_index: int, weight_of_label: di
     for label, weight in weight_of_label.items():
         w[label] = weight
     wc = w[vm.cell_tags.values[parent]]
-    planes = np.unravel_index(vm.cell_voxel[parent], vm.labels.shape)[0]
-    nx = vm.labels.shape[0]
+    planes = vm.cell_planes(parent)
+    nx = vm.num_planes
     s = np.bincount(planes, weights=wc * vals, minlength=nx)
     n = np.bincount(planes, weights=wc, minlength=nx)
     comm = vm.comm
     s, n = comm.allreduce(s, op=MPI.SUM), comm.allreduce(n, op=MPI.SUM)
-    n_sep = int(round(cell.metadata.get("separator_voxels", 0) * nx / cell.shape[0]))
+    width = vm.plane_width
+    n_sep = int(round(vm.separator_thickness / width))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s / n
-    xs = (np.arange(nx) + 0.5 - n_sep) * vm.voxel_size * 1e6
+    xs = ((np.arange(nx) + 0.5) * width - vm.separator_thickness) * 1e6
     return xs, mean, n_sep
 
 
@@ -49,22 +49,22 @@ def _listed(values) -> list:
     return [None if not np.isfinite(u) else float(u) for u in values]
 
 
-def electrolyte_profile(model: LiquidCellModel, cell: VoxelStructure):
+def electrolyte_profile(model: LiquidCellModel):
     """Mean electrolyte concentration c_e (mol/m³) per voxel plane along x, averaged
     over the pore volume (porosity-weighted), separator included; x in µm from the
     separator|cathode face (negative in the separator)."""
     weights = {label: eps for label, (eps, _) in model.regions.items()}
-    xs, mean, _ = _plane_means(model, model.c_e, 1, weights, cell)
+    xs, mean, _ = _plane_means(model, model.c_e, 1, weights)
     return xs.tolist(), _listed(mean)
 
 
-def utilisation_profile(model: CellModel, cell: VoxelStructure):
+def utilisation_profile(model: CellModel):
     """Mean CAM lithiation along x (per voxel plane of the cathode), as
     (x in µm from the separator, (x − x0)/(1 − x0)) — 0 at rest, 1 when fully lithiated."""
     from fem_assb.structure.phases import CAM
 
     p = model.params
-    xs, mean, n_sep = _plane_means(model, model.c, 0, {CAM: 1.0}, cell)
+    xs, mean, n_sep = _plane_means(model, model.c, 0, {CAM: 1.0})
     x0 = p.operation.initial_stoichiometry
     util = (mean / p.cam.c_max - x0) / (1 - x0)
     keep = np.arange(xs.size) >= n_sep

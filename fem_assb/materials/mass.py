@@ -18,8 +18,17 @@ def areal_mass(cell: VoxelStructure, params: Parameters, electrolyte: str,
     Args:
         theoretical_capacity: C/m², sizes the Li metal anode (n/p = 1).
     """
-    h3 = cell.voxel_size**3
-    n = np.bincount(cell.labels.ravel(), minlength=5)
+    n = np.bincount(cell.labels.ravel(), minlength=5) * cell.voxel_size**3
+    return areal_mass_of_volumes(n, cell.cross_section_area, params, electrolyte,
+                                 theoretical_capacity)
+
+
+def areal_mass_of_volumes(volumes, cross_section: float, params: Parameters,
+                          electrolyte: str, theoretical_capacity: float) -> float:
+    """Areal mass in kg/m² of a cell from its phase volumes (m³, indexed by phase id)
+    over ``cross_section`` (m²); ``theoretical_capacity`` (C/m²) sizes the anode."""
+    n = np.zeros(5)
+    n[:len(volumes)] = volumes
     p = params
     if electrolyte == "solid":
         rho_e = p.solid_electrolyte.density
@@ -30,6 +39,6 @@ def areal_mass(cell: VoxelStructure, params: Parameters, electrolyte: str,
         m = (n[CAM] * p.cam.density + n[ELECTROLYTE] * rho_l
              + n[CBD] * ((1 - eps_c) * p.cbd.solid_density + eps_c * rho_l)
              + n[SEPARATOR] * ((1 - eps_s) * p.separator.polymer_density + eps_s * rho_l))
-    m *= h3 / cell.cross_section_area
+    m /= cross_section
     li = theoretical_capacity / 3.6 / p.anode.specific_capacity_mAh_g * 1e-3  # kg/m²
     return float(m + li)

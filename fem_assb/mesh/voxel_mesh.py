@@ -11,6 +11,9 @@ boundaries are seen from both sides. Each rank holds the label array (1 byte per
 
 Vertices where voxels of the meshed set meet only along an edge or at a corner are split
 (``connectivity='face'``, the default; see ``fem_assb.mesh.connectivity``).
+
+``interface='smooth'`` moves the vertices of the phase interfaces onto a smooth surface
+(``fem_assb.mesh.smoothing``): the same cells, tags and partition, other coordinates.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import ufl
 from fem_assb._dolfinx import MPI, dolfinx
 from fem_assb.mesh import tags
 from fem_assb.mesh.connectivity import tables, vertex_codes
-from fem_assb.structure.phases import phase_ids
+from fem_assb.mesh.smoothing import mean_ratio, refine_smooth, vertex_displacement
+from fem_assb.structure.phases import SEPARATOR, phase_ids
 from fem_assb.structure.voxels import StructureError, VoxelStructure
 
 # Kuhn subdivision of the unit cube: one tetrahedron per permutation of the axes, each a
@@ -43,8 +47,71 @@ KUHN_TETS = np.array(_KUHN, dtype=np.int64)  # (6, 4) corner indices
 TETS_PER_VOXEL = 6
 
 
+class MeshQueries:
+    """What every cell mesh answers (voxel-built or imported): needs ``mesh``,
+    ``cell_tags``, ``lengths`` and a ``_facet_tags`` slot; the x-planes for profiles come
+    from ``cell_planes``."""
+
+    @property
+    def comm(self):
+        return self.mesh.comm
+
+    @property
+    def facet_tags(self) -> dolfinx.mesh.MeshTags:
+        """Interface and box-face tags (``fem_assb.mesh.tags``), made on first use (they
+        need the mesh's facets: about 80 bytes per cell)."""
+        if self._facet_tags is None:
+            self._facet_tags = _tag_facets(self.mesh, self.cell_tags.values, self.lengths)
+            self._facet_tags.name = "facets"
+        return self._facet_tags
+
+    def num_cells_global(self) -> int:
+        return self.mesh.topology.index_map(3).size_global
+
+    def facet_area(self, tag: int) -> float:
+        """Total area (m²) of the facets with ``tag``, summed over all ranks."""
+        from fem_assb._dolfinx import fem
+
+        dx_tag = ufl.Measure("ds" if tag >= tags.X0 else "dS", domain=self.mesh,
+                             subdomain_data=self.facet_tags)
+        area = fem.assemble_scalar(fem.form(fem.Constant(self.mesh, 1.0) * dx_tag(tag)))
+        return self.comm.allreduce(area, op=MPI.SUM)
+
+    def cell_quality(self) -> np.ndarray:
+        """Mean ratio 12 (3V)^(2/3) / Σ l² of the owned cells: 1 for a regular tetrahedron,
+        0.76 for an undeformed voxel's, ≤ 0 for a degenerate or inverted one."""
+        n = self.mesh.topology.index_map(3).size_local
+        q = _cell_mean_ratio(self.mesh, n)
+        orientation = getattr(self, "_orientation", None)
+        return q * orientation[:n] if orientation is not None else np.abs(q)
+
+    def min_cell_quality(self) -> float:
+        """The smallest ``cell_quality`` over all ranks."""
+        q = self.cell_quality()
+        return self.comm.allreduce(float(q.min()) if q.size else np.inf, op=MPI.MIN)
+
+    def phase_volume(self, phase: int) -> float:
+        """Volume (m³) of the cells of a phase id, summed over all ranks."""
+        n = self.mesh.topology.index_map(3).size_local
+        own = np.flatnonzero(self.cell_tags.values[:n] == phase)
+        p = self.mesh.geometry.x[self.mesh.geometry.dofmaps[0][own]]
+        e1, e2, e3 = (p[:, k] - p[:, 0] for k in (1, 2, 3))
+        vol = float(np.abs(np.einsum("ij,ij->i", e1, np.cross(e2, e3))).sum()) / 6.0
+        return self.comm.allreduce(vol, op=MPI.SUM)
+
+    def write_xdmf(self, path) -> None:
+        """Write mesh, phase cell tags and facet tags to XDMF (+ HDF5) for ParaView."""
+        from fem_assb._dolfinx import io
+
+        self.mesh.topology.create_connectivity(2, 3)
+        with io.XDMFFile(self.comm, str(path), "w") as f:
+            f.write_mesh(self.mesh)
+            f.write_meshtags(self.cell_tags, self.mesh.geometry)
+            f.write_meshtags(self.facet_tags, self.mesh.geometry)
+
+
 @dataclass
-class VoxelMesh:
+class VoxelMesh(MeshQueries):
     """A tetrahedral mesh of (a subset of) a voxel structure.
 
     Attributes:
@@ -55,6 +122,7 @@ class VoxelMesh:
         labels: the (possibly refined) voxel label array that was meshed.
         voxel_size: voxel edge of ``labels`` in m.
         cell_voxel: flat index into ``labels`` of every local cell (owned and ghost).
+        interface: 'voxel' (staircase) or 'smooth' (vertices moved onto smooth surfaces).
     """
 
     mesh: dolfinx.mesh.Mesh
@@ -63,14 +131,10 @@ class VoxelMesh:
     voxel_size: float
     cell_voxel: np.ndarray
     _make_mesh: Callable[[], dolfinx.mesh.Mesh] = field(repr=False)
+    interface: str = "voxel"
     _facet_tags: dolfinx.mesh.MeshTags | None = field(default=None, repr=False)
-
-    @property
-    def facet_tags(self) -> dolfinx.mesh.MeshTags:
-        if self._facet_tags is None:
-            self._facet_tags = _tag_facets(self.mesh, self.cell_tags.values, self.lengths)
-            self._facet_tags.name = "facets"
-        return self._facet_tags
+    # sign of every local cell's volume before the vertices moved (smooth meshes)
+    _orientation: np.ndarray | None = field(default=None, repr=False)
 
     def has_entities(self) -> bool:
         """Whether the mesh holds facets (made by facet tags, submeshes, facet forms)."""
@@ -114,34 +178,27 @@ class VoxelMesh:
         self._facet_tags = None
 
     @property
-    def comm(self):
-        return self.mesh.comm
-
-    @property
     def lengths(self) -> tuple[float, float, float]:
         return tuple(n * self.voxel_size for n in self.labels.shape)
 
-    def num_cells_global(self) -> int:
-        return self.mesh.topology.index_map(3).size_global
+    # -- x-planes (profiles) ------------------------------------------------------------
+    @property
+    def num_planes(self) -> int:
+        return self.labels.shape[0]
 
-    def facet_area(self, tag: int) -> float:
-        """Total area (m²) of the facets with ``tag``, summed over all ranks."""
-        from fem_assb._dolfinx import fem
+    @property
+    def plane_width(self) -> float:
+        return self.voxel_size
 
-        dx_tag = ufl.Measure("ds" if tag >= tags.X0 else "dS", domain=self.mesh,
-                             subdomain_data=self.facet_tags)
-        area = fem.assemble_scalar(fem.form(fem.Constant(self.mesh, 1.0) * dx_tag(tag)))
-        return self.comm.allreduce(area, op=MPI.SUM)
+    @property
+    def separator_thickness(self) -> float:
+        """m: the leading x-planes made of separator voxels only."""
+        full = np.all(self.labels == SEPARATOR, axis=(1, 2))
+        return float(np.argmin(full) if not full.all() else full.size) * self.voxel_size
 
-    def write_xdmf(self, path) -> None:
-        """Write mesh, phase cell tags and facet tags to XDMF (+ HDF5) for ParaView."""
-        from fem_assb._dolfinx import io
-
-        self.mesh.topology.create_connectivity(2, 3)
-        with io.XDMFFile(self.comm, str(path), "w") as f:
-            f.write_mesh(self.mesh)
-            f.write_meshtags(self.cell_tags, self.mesh.geometry)
-            f.write_meshtags(self.facet_tags, self.mesh.geometry)
+    def cell_planes(self, cells: np.ndarray) -> np.ndarray:
+        """x-plane (0 … num_planes − 1) of local cells."""
+        return np.unravel_index(self.cell_voxel[cells], self.labels.shape)[0]
 
 
 def slab_bounds(mask: np.ndarray | None, nranks: int, plane_weights=None) -> np.ndarray:
@@ -262,6 +319,27 @@ def _tag_facets(msh, cell_labels, lengths) -> dolfinx.mesh.MeshTags:
     return dolfinx.mesh.meshtags(msh, 2, idx, val)
 
 
+def _cell_mean_ratio(msh, num_cells: int, chunk: int = 1 << 18) -> np.ndarray:
+    """``mean_ratio`` of the local cells 0 … num_cells − 1 (in chunks: no big temporaries)."""
+    x, dofs = msh.geometry.x, msh.geometry.dofmaps[0]
+    return np.concatenate([mean_ratio(x[dofs[i:min(i + chunk, num_cells)]])
+                           for i in range(0, num_cells, chunk)] or [np.zeros(0)])
+
+
+def _smooth(msh, labels: np.ndarray, h: float) -> None:
+    """Move the local vertices (owned and ghost) of a voxel mesh onto smooth interfaces."""
+    x = msh.geometry.x
+    if x.shape[0] == 0:
+        return
+    ijk = np.rint(x / h).astype(np.int64)
+    p0, p1 = int(ijk[:, 0].min()), int(ijk[:, 0].max()) + 1
+    d = vertex_displacement(labels, (p0, p1))
+    x += d[ijk[:, 0] - p0, ijk[:, 1], ijk[:, 2]] * h
+
+
+INTERFACES = ("voxel", "smooth")
+
+
 def refine_labels(labels: np.ndarray, factor: int) -> np.ndarray:
     """Subdivide every voxel into factor³ voxels of the same phase."""
     if factor < 1 or int(factor) != factor:
@@ -274,7 +352,8 @@ def refine_labels(labels: np.ndarray, factor: int) -> np.ndarray:
 
 def build_mesh(structure: VoxelStructure, phases=None, comm=MPI.COMM_WORLD,
                connectivity: str = "face", partition: str = "slab",
-               refine: int = 1, phase_weights: dict | None = None) -> VoxelMesh:
+               refine: int = 1, phase_weights: dict | None = None,
+               interface: str = "voxel") -> VoxelMesh:
     """Mesh the voxels of ``phases`` (default: every non-void voxel) of a structure.
 
     Args:
@@ -287,8 +366,17 @@ def build_mesh(structure: VoxelStructure, phases=None, comm=MPI.COMM_WORLD,
         refine: subdivide each voxel into refine³ voxels first.
         phase_weights: {phase id: work per voxel} for the x-slabs (e.g. the number of
             unknown fields on the phase); default: every meshed voxel weighs 1.
+        interface: 'voxel' (the staircase) or 'smooth' (interface vertices moved onto
+            smooth surfaces, ``fem_assb.mesh.smoothing``; with ``refine`` the sub-voxels
+            follow the smooth surfaces of the voxels, ``refine_smooth``).
     """
-    labels = refine_labels(structure.labels, refine) if refine != 1 else structure.labels
+    if interface not in INTERFACES:
+        raise ValueError(f"interface must be one of {INTERFACES}, got '{interface}'")
+    smooth = interface == "smooth"
+    if refine == 1:
+        labels = structure.labels
+    else:
+        labels = (refine_smooth if smooth else refine_labels)(structure.labels, refine)
     h = structure.voxel_size / refine
     if phases is None:
         mask = labels != 0
@@ -306,7 +394,7 @@ def build_mesh(structure: VoxelStructure, phases=None, comm=MPI.COMM_WORLD,
             w[label] = weight
         plane_weights = np.where(mask, w[labels], 0.0).sum(axis=(1, 2))
 
-    def make_mesh():  # deterministic: the same input gives the same local numbering
+    def make_grid_mesh():  # deterministic: the same input gives the same local numbering
         cells, coords = _slab_mesh_data(mask, h, comm, connectivity, plane_weights)
         element = ufl.Mesh(basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,)))
         ghost = dolfinx.mesh.GhostMode.shared_facet
@@ -319,7 +407,13 @@ def build_mesh(structure: VoxelStructure, phases=None, comm=MPI.COMM_WORLD,
             partitioner = dolfinx.mesh.create_cell_partitioner(ghost, 2)
         return dolfinx.mesh.create_mesh(comm, cells, element, coords, partitioner)
 
-    msh = make_mesh()
+    def make_mesh():
+        msh = make_grid_mesh()
+        if smooth:
+            _smooth(msh, labels, h)
+        return msh
+
+    msh = make_grid_mesh()
 
     num_cells = msh.topology.index_map(3).size_local + msh.topology.index_map(3).num_ghosts
     mid = dolfinx.mesh.compute_midpoints(msh, 3, np.arange(num_cells, dtype=np.int32))
@@ -331,4 +425,12 @@ def build_mesh(structure: VoxelStructure, phases=None, comm=MPI.COMM_WORLD,
     cell_labels = labels.ravel()[cell_voxel].astype(np.int32)
     cell_tags = dolfinx.mesh.meshtags(msh, 3, np.arange(num_cells, dtype=np.int32), cell_labels)
     cell_tags.name = "phase"
-    return VoxelMesh(msh, cell_tags, labels, h, cell_voxel, make_mesh)
+    vm = VoxelMesh(msh, cell_tags, labels, h, cell_voxel, make_mesh, interface)
+    if smooth:
+        vm._orientation = np.sign(_cell_mean_ratio(msh, num_cells)).astype(np.int8)
+        _smooth(msh, labels, h)
+        q = vm.min_cell_quality()
+        if q <= 0:  # the smoothing's own checks should make this impossible
+            raise StructureError(f"smoothed mesh has a degenerate or inverted tetrahedron "
+                                 f"(min quality {q:.3g})")
+    return vm

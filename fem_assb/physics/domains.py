@@ -28,9 +28,11 @@ import numpy as np
 import ufl
 
 from fem_assb._dolfinx import MPI, dolfinx, fem
-from fem_assb.mesh import VoxelMesh, tags
+from fem_assb.mesh import ImportedMesh, VoxelMesh, tags
 from fem_assb.structure.phases import CAM, CBD, ELECTROLYTE, SEPARATOR
 from fem_assb.structure.voxels import StructureError
+
+CellMesh = VoxelMesh | ImportedMesh  # what a cell model runs on
 
 IF_ELECTROLYTE, IF_CBD, IF_SEPARATOR = 1, 2, 3  # dS ids: CAM|electrolyte, CAM|CBD, CAM|sep.
 INTERFACE = (IF_ELECTROLYTE, IF_CBD, IF_SEPARATOR)  # the whole CAM interface
@@ -45,7 +47,7 @@ QUADRATURE_DEGREE = 2
 class CellDomains:
     """Submeshes, entity maps and measures of a virtual cell mesh."""
 
-    vm: VoxelMesh
+    vm: CellMesh
     cam: dolfinx.mesh.Mesh
     electrolyte: dolfinx.mesh.Mesh
     solid: dolfinx.mesh.Mesh  # CAM ∪ CBD (the CAM submesh when there is no CBD)
@@ -74,7 +76,7 @@ class CellDomains:
         raise KeyError("not a submesh of this cell")
 
 
-def _owned_and_ghost_cells(vm: VoxelMesh, phases) -> np.ndarray:
+def _owned_and_ghost_cells(vm: CellMesh, phases) -> np.ndarray:
     return np.flatnonzero(np.isin(vm.cell_tags.values, phases)).astype(np.int32)
 
 
@@ -99,7 +101,7 @@ def _entity_map(parent, submesh, sub_to_parent: np.ndarray) -> dolfinx.mesh.Enti
     return dolfinx.mesh.EntityMap(cpp)
 
 
-def _submeshes_and_entities(vm: VoxelMesh):
+def _submeshes_and_entities(vm: CellMesh):
     """Submeshes (CAM, electrolyte[, solid]) with their cells' parent indices, and the
     interface and boundary integration entities, all made on ``vm``'s present mesh."""
     msh = vm.mesh
@@ -141,7 +143,7 @@ def _submeshes_and_entities(vm: VoxelMesh):
     return subs, if_ents, ds_ents
 
 
-def cell_domains(vm: VoxelMesh) -> CellDomains:
+def cell_domains(vm: CellMesh) -> CellDomains:
     """Build the CAM and electrolyte submeshes and the interface/boundary measures.
 
     The submeshes and the integration entities are made on ``vm``'s mesh, which then is

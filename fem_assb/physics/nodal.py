@@ -56,7 +56,15 @@ def facet_vertex_dofs(V, doms, ents: np.ndarray) -> np.ndarray:
         return np.repeat(V.dofmap.list[sub][:, :1], 3, axis=1)
     keep = np.ones((n, 4), dtype=bool)
     keep[np.arange(n), lfacet] = False  # facet i of a tetrahedron is opposite vertex i
-    return V.dofmap.list[sub][keep].reshape(n, 3)
+    local = np.broadcast_to(np.arange(4), (n, 4))[keep].reshape(n, 3)
+    # the facet's vertices in one order whichever side lists them (by global vertex
+    # number: the two cells of an interface facet order its vertices differently)
+    top = doms.mesh.topology
+    verts = np.asarray(top.connectivity(3, 0).array).reshape(-1, 4)[cells]
+    glob = top.index_map(0).local_to_global(
+        np.take_along_axis(verts, local, axis=1).ravel().astype(np.int32)).reshape(n, 3)
+    local = np.take_along_axis(local, np.argsort(glob, axis=1), axis=1)
+    return np.take_along_axis(V.dofmap.list[sub], local, axis=1)
 
 
 def _owned_offsets(model) -> dict:
