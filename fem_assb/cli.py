@@ -338,9 +338,11 @@ def render(file, voxel_size, output, sections):
 @click.option("--refine", type=click.IntRange(min=1), default=1, show_default=True)
 @_interface_option
 @_mesh_unit_option
+@click.option("--png", type=click.Path(dir_okay=False), default=None,
+              help="also draw the CAM|electrolyte interface to this PNG (off-screen)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def mesh(file, voxel_size, output, separator_um, electrolyte, refine, interface, mesh_unit,
-         as_json):
+         png, as_json):
     """Tetrahedral mesh of a structure (or virtual cell) written as XDMF for ParaView; of
     an imported cell mesh: its check, tags and numbers."""
     from fem_assb.mesh import build_mesh, tags
@@ -366,6 +368,12 @@ def mesh(file, voxel_size, output, separator_um, electrolyte, refine, interface,
             "min_cell_quality": vm.min_cell_quality(), "output": str(output)}
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     vm.write_xdmf(output)
+    if png:
+        from fem_assb.viz.interfaces import render_interfaces
+
+        render_interfaces({f"{Path(file).name}, {interface}": vm}, png,
+                          window_size=(800, 700))
+        info["png"] = str(png)
     if as_json:
         _emit_json(info)
         return

@@ -170,11 +170,14 @@ def test_cli_mesh_json(tmp_path, small_assb):
     save_structure(small_assb, path)
     out = {}
     for interface in ("voxel", "smooth"):
+        png = tmp_path / f"{interface}.png"
         res = CliRunner().invoke(main, ["mesh", str(path), "--interface", interface, "-o",
-                                        str(tmp_path / f"{interface}.xdmf"), "--json"])
+                                        str(tmp_path / f"{interface}.xdmf"), "--json",
+                                        "--png", str(png)])
         assert res.exit_code == 0, res.output
         out[interface] = json.loads(res.output)
         assert (tmp_path / f"{interface}.xdmf").is_file()
+        assert png.stat().st_size > 10_000 and out[interface]["png"] == str(png)
     for key in ("num_cells", "num_vertices", "interface_area_m2", "min_cell_quality"):
         assert key in out["smooth"]
     assert out["smooth"]["num_cells"] == out["voxel"]["num_cells"] == 6 * small_assb.labels.size
