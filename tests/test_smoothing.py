@@ -17,7 +17,14 @@ from fem_assb.materials import default_parameters
 from fem_assb.mesh import build_mesh, tags
 from fem_assb.mesh.smoothing import MIN_QUALITY, refine_smooth, vertex_displacement
 from fem_assb.solver.control import StepControl
-from fem_assb.structure import CAM, ELECTROLYTE, VoxelStructure, assemble_cell, save_structure
+from fem_assb.structure import (
+    CAM,
+    ELECTROLYTE,
+    VoxelStructure,
+    assemble_cell,
+    save_structure,
+    voxelise_spheres,
+)
 
 
 def _ball(n: int, radius: float, centre=None) -> np.ndarray:
@@ -108,6 +115,52 @@ def test_sphere_array_conductivity_matches_rayleigh():
     assert fv.relative_conductivity < 0.98 * (1 - 3 * phi_v / (2 + phi_v))
     with pytest.raises(Exception, match="needs method 'fem'"):
         effective_conductivity(s, "electrolyte", method="bracket", interface="smooth")
+
+
+def _packing(seed, box, radii, count):
+    rng = np.random.default_rng(seed)
+    cent, rad = [], []
+    while len(cent) < count:
+        c, r = rng.random(3) * np.asarray(box), rng.uniform(*radii)
+        if all(np.linalg.norm(c - c2) > 0.75 * (r + r2)
+               for c2, r2 in zip(cent, rad, strict=True)):
+            cent.append(c)
+            rad.append(r)
+    return np.array(cent), np.array(rad)
+
+
+def test_sphere_packing_conductivity_closer_to_the_spheres_than_the_staircase():
+    """Random packings of ten overlapping spheres (radius 4–5.5 voxels, the study's
+    particles at 1 µm), pore phase along x. The spheres' own value: the same spheres
+    voxelised at 1/2 and 1/3 of the voxel, extrapolated (FEM as second order, FV as
+    first: the two agree to 1 %). At the voxel size itself the staircase FEM is biased
+    low (measured −4.2, −1.5, −2.7 %), the smoothed mesh is not (−1.4, +2.7, +1.3 %) and
+    is closer on average; the voxel FV is 13–15 % low."""
+    box = (20.0, 16.0, 16.0)
+    err = {"fv": [], "fem": [], "smooth": []}
+    for seed in range(3):
+        cent, rad = _packing(seed, box, (4.0, 5.5), 10)
+        val = {}
+        for n in (1, 2, 3):
+            s = voxelise_spheres(cent, rad, box, 1.0 / n)
+            for m in ("fv", "fem"):
+                val[m, n] = effective_conductivity(s, "electrolyte", method=m,
+                                                   solver="iterative",
+                                                   comm=MPI.COMM_SELF).relative_conductivity
+        fem_ext = val["fem", 3] + (val["fem", 3] - val["fem", 2]) * (1 / 9) / (1 / 4 - 1 / 9)
+        fv_ext = val["fv", 3] + 2.0 * (val["fv", 3] - val["fv", 2])
+        assert fem_ext == pytest.approx(fv_ext, rel=0.01)
+        ref = 0.5 * (fem_ext + fv_ext)
+        smooth = effective_conductivity(voxelise_spheres(cent, rad, box, 1.0),
+                                        "electrolyte", method="fem", interface="smooth",
+                                        comm=MPI.COMM_SELF).relative_conductivity
+        for key, v in (("fv", val["fv", 1]), ("fem", val["fem", 1]), ("smooth", smooth)):
+            err[key].append(v / ref - 1)
+    mean = {k: np.mean(v) for k, v in err.items()}
+    mean_abs = {k: np.mean(np.abs(v)) for k, v in err.items()}
+    assert mean["fem"] < -0.015 and mean["fv"] < -0.1  # the staircase's bias
+    assert abs(mean["smooth"]) < 0.015
+    assert mean_abs["smooth"] < mean_abs["fem"]
 
 
 def test_refine_smooth_follows_the_smooth_surface():

@@ -142,3 +142,14 @@ def test_cell_needs_cam_at_collector():
     labels[-1] = ELECTROLYTE
     with pytest.raises(StructureError, match="current collector"):
         assemble_cell(VoxelStructure(labels, 1e-6), 2.0)
+
+
+def test_voxelise_spheres():
+    from fem_assb.structure import CAM, StructureError, voxelise_spheres
+
+    s = voxelise_spheres([[10.0, 10.0, 10.0], [0.0, 0.0, 0.0]], [5.0, 3.0], (20, 20, 20), 0.25)
+    assert s.shape == (80, 80, 80) and s.voxel_size == pytest.approx(0.25e-6)
+    vol = np.count_nonzero(s.labels == CAM) * 0.25**3  # µm³: a whole ball and an octant
+    assert vol == pytest.approx(4 / 3 * np.pi * (5**3 + 3**3 / 8), rel=0.01)
+    with pytest.raises(StructureError, match="radii > 0"):
+        voxelise_spheres([[1, 2, 3]], [-1.0], (5, 5, 5))

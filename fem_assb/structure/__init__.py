@@ -1,7 +1,7 @@
 """Voxel microstructures (numpy only): generation, structuring, files, virtual cells."""
 
 from fem_assb.structure.cell import assemble_cell
-from fem_assb.structure.generate import homogeneous
+from fem_assb.structure.generate import homogeneous, voxelise_spheres
 from fem_assb.structure.io import load_structure, save_structure
 from fem_assb.structure.modify import perforate, stack_layers, to_solid_electrolyte
 from fem_assb.structure.phases import CAM, CBD, ELECTROLYTE, SEPARATOR, VOID, phase_id
@@ -10,7 +10,7 @@ from fem_assb.structure.voxels import StructureError, VoxelStructure
 __all__ = [
     "CAM", "CBD", "ELECTROLYTE", "SEPARATOR", "VOID", "StructureError", "VoxelStructure",
     "assemble_cell", "homogeneous", "layered", "load_structure", "perforate", "phase_id",
-    "save_structure", "stack_layers", "to_solid_electrolyte",
+    "save_structure", "stack_layers", "to_solid_electrolyte", "voxelise_spheres",
 ]
 
 

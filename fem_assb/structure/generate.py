@@ -142,3 +142,36 @@ def homogeneous(size_um=(106.0, 60.0, 60.0), voxel_size_um: float = 1.0,
             "cbd_fraction": cbd_fraction, "mean_diameter_um": mean_diameter_um,
             "diameter_std_um": diameter_std_um, "seed": seed}
     return VoxelStructure(labels, voxel_size_um * UM, meta)
+
+
+def voxelise_spheres(centres_um, radii_um, size_um, voxel_size_um: float = 1.0,
+                     phase: int = CAM, background: int = ELECTROLYTE) -> VoxelStructure:
+    """Voxel structure of given spheres (e.g. a packing from a DEM code): voxels whose
+    centre lies in a sphere get ``phase``, the others ``background``.
+
+    Args:
+        centres_um: (n, 3) sphere centres in µm (x through the thickness).
+        radii_um: (n,) radii in µm.
+        size_um: box edge lengths (x, y, z) in µm; spheres are cut by the box.
+        voxel_size_um: voxel edge in µm.
+    """
+    centres = np.atleast_2d(np.asarray(centres_um, dtype=float))
+    radii = np.atleast_1d(np.asarray(radii_um, dtype=float))
+    if centres.shape != (radii.size, 3) or not np.all(radii > 0):
+        raise StructureError(f"spheres need (n, 3) centres and n radii > 0 (µm), got "
+                             f"{centres.shape} centres and {radii.size} radii")
+    shape = box_shape(size_um, voxel_size_um)
+    h = voxel_size_um
+    labels = np.full(shape, background, dtype=np.uint8)
+    for c, r in zip(centres, radii, strict=True):
+        lo = np.maximum(np.floor((c - r) / h).astype(int), 0)
+        hi = np.minimum(np.ceil((c + r) / h).astype(int) + 1, shape)
+        if np.any(hi <= lo):
+            continue
+        g = [(np.arange(lo[k], hi[k]) + 0.5) * h - c[k] for k in range(3)]
+        inside = (g[0][:, None, None] ** 2 + g[1][None, :, None] ** 2
+                  + g[2][None, None, :] ** 2) <= r * r
+        labels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]][inside] = phase
+    meta = {"generator": "spheres", "size_um": list(size_um), "voxel_size_um": h,
+            "spheres": int(radii.size)}
+    return VoxelStructure(labels, h * UM, meta)
