@@ -16,6 +16,7 @@ from fem_assb.cli import main
 from fem_assb.materials import default_parameters
 from fem_assb.mesh import build_mesh, tags
 from fem_assb.mesh.smoothing import MIN_QUALITY, refine_smooth, vertex_displacement
+from fem_assb.simulation import discharge
 from fem_assb.solver.control import StepControl
 from fem_assb.structure import (
     CAM,
@@ -95,6 +96,20 @@ def test_smoothed_cell_mesh_serial_equals_parallel(small_assb):
     vox = build_mesh(cell, comm=MPI.COMM_SELF)
     assert area[0] < 0.8 * vox.facet_area(tags.CAM_ELECTROLYTE)
     assert out[1][-1] == vox.num_cells_global()
+    # conduction and a discharge on it: the same on 1 and N ranks
+    sig = [effective_conductivity(small_assb, "electrolyte", method="fem", interface="smooth",
+                                  comm=comm).relative_conductivity
+           for comm in (MPI.COMM_WORLD, MPI.COMM_SELF)]
+    assert sig[0] == pytest.approx(sig[1], rel=1e-8)
+    kw = dict(params=default_parameters(), separator_um=3.0, progress=False, cutoff_V=3.6,
+              control=StepControl(max_fraction=0.05), interface="smooth")
+    par, ser = (discharge(small_assb, 8.0, comm=comm, **kw)
+                for comm in (MPI.COMM_WORLD, MPI.COMM_SELF))
+    assert par.steps == ser.steps
+    assert par.capacity_mAh_cm2 == pytest.approx(ser.capacity_mAh_cm2, rel=1e-8)
+    assert par.theoretical_capacity_mAh_cm2 == pytest.approx(ser.theoretical_capacity_mAh_cm2,
+                                                             rel=1e-12)
+    assert par.lithium_balance_error < 1e-8
 
 
 def test_sphere_array_conductivity_matches_rayleigh():
