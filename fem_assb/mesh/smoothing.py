@@ -43,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from fem_assb.mesh.kuhn import CORNERS, KUHN_TETS
 from fem_assb.structure.phases import CAM, CBD, ELECTROLYTE, SEPARATOR, VOID
 
 # smoothing material of each phase label (the separator is electrolyte)
@@ -61,10 +62,6 @@ _BACKOFF_PASSES = 10
 _BACKOFF = 0.8  # factor on the shifts of a low-quality tetrahedron's vertices, per pass
 _RESET_PASSES = 3
 
-# Kuhn subdivision (corner index dx + 2 dy + 4 dz), the same as the mesh builder's
-_KUHN = np.array([[0, 1, 3, 7], [0, 1, 5, 7], [0, 2, 3, 7], [0, 2, 6, 7], [0, 4, 5, 7],
-                  [0, 4, 6, 7]])
-_CORNERS = np.array([[c & 1, c >> 1 & 1, c >> 2 & 1] for c in range(8)])
 
 
 def mean_ratio(points: np.ndarray) -> np.ndarray:
@@ -77,7 +74,7 @@ def mean_ratio(points: np.ndarray) -> np.ndarray:
     return 12.0 * np.sign(vol) * np.abs(3.0 * vol) ** (2.0 / 3.0) / np.where(l2 > 0, l2, 1.0)
 
 
-_KUHN_SIGN = np.sign(mean_ratio(_CORNERS[_KUHN].astype(np.float64)))
+_KUHN_SIGN = np.sign(mean_ratio(CORNERS[KUHN_TETS].astype(np.float64)))
 
 
 def margin(sigma: float = SIGMA) -> int:
@@ -86,16 +83,21 @@ def margin(sigma: float = SIGMA) -> int:
         + _RESET_PASSES + 2
 
 
+def _around(voxels: np.ndarray) -> np.ndarray:
+    """Bitwise OR, per grid vertex (nx+1, ny+1, nz+1), of the (up to 8) voxels around it
+    (a box face sees its own voxels twice)."""
+    pad = np.pad(voxels, 1, mode="edge")
+    nx, ny, nz = voxels.shape
+    out = np.zeros((nx + 1, ny + 1, nz + 1), dtype=voxels.dtype)
+    for a, b, c in CORNERS:
+        out |= pad[a:a + nx + 1, b:b + ny + 1, c:c + nz + 1]
+    return out
+
+
 def _vertex_materials(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per vertex of a voxel block (nx+1, ny+1, nz+1): bit set of the materials of its
     (up to 8) voxels, and the lowest and highest of them."""
-    pad = np.pad(mat, 1, mode="edge")  # a box face sees its own voxels twice
-    nx, ny, nz = mat.shape
-    bits = np.zeros((nx + 1, ny + 1, nz + 1), dtype=np.uint8)
-    for a in (0, 1):
-        for b in (0, 1):
-            for c in (0, 1):
-                bits |= (1 << pad[a:a + nx + 1, b:b + ny + 1, c:c + nz + 1]).astype(np.uint8)
+    bits = _around((1 << mat.astype(np.uint8)).astype(np.uint8))
     lo = np.zeros_like(bits)
     hi = np.zeros_like(bits)
     for m in range(NUM_MATERIALS - 1, -1, -1):
@@ -185,13 +187,13 @@ def _bad_vertices(d: np.ndarray) -> np.ndarray:
     """Vertices (block grid) of tetrahedra whose quality is below MIN_QUALITY."""
     nx, ny, nz = (n - 1 for n in d.shape[:3])
     corners = np.stack([d[a:a + nx, b:b + ny, c:c + nz] + (a, b, c)
-                        for a, b, c in _CORNERS], axis=3)  # (nx, ny, nz, 8, 3)
+                        for a, b, c in CORNERS], axis=3)  # (nx, ny, nz, 8, 3)
     bad = np.zeros(d.shape[:3], dtype=bool)
-    for tet, sign in zip(_KUHN, _KUHN_SIGN, strict=True):
+    for tet, sign in zip(KUHN_TETS, _KUHN_SIGN, strict=True):
         low = sign * mean_ratio(corners[:, :, :, tet, :]) < MIN_QUALITY
         if low.any():
             for k in tet:
-                a, b, c = _CORNERS[k]
+                a, b, c = CORNERS[k]
                 bad[a:a + nx, b:b + ny, c:c + nz] |= low
     return bad
 
@@ -210,13 +212,7 @@ def _block_displacement(labels: np.ndarray, sigma: float, max_shift: float) -> n
                 verts = np.argwhere(sel)
                 d[tuple(verts.T)] = _project(mat, verts, (a, b), sigma, max_shift)
     # the separator's plane stays a plane: x of vertices touching separator voxels is kept
-    sep = np.pad(labels == SEPARATOR, 1, mode="edge")
-    n0, n1, n2 = labels.shape
-    pinned = np.zeros(bits.shape, dtype=bool)
-    for a in (0, 1):
-        for b in (0, 1):
-            for c in (0, 1):
-                pinned |= sep[a:a + n0 + 1, b:b + n1 + 1, c:c + n2 + 1]
+    pinned = _around(labels == SEPARATOR)
     _fix_faces(d, pinned)  # (on a cut plane of the block too: beyond the margin)
     # relax the single-material vertices toward the mean of their neighbours
     free = nmat == 1

@@ -29,22 +29,10 @@ import ufl
 from fem_assb._dolfinx import MPI, dolfinx
 from fem_assb.mesh import tags
 from fem_assb.mesh.connectivity import tables, vertex_codes
+from fem_assb.mesh.kuhn import KUHN_TETS
 from fem_assb.mesh.smoothing import mean_ratio, refine_smooth, vertex_displacement
 from fem_assb.structure.phases import SEPARATOR, phase_ids
 from fem_assb.structure.voxels import StructureError, VoxelStructure
-
-# Kuhn subdivision of the unit cube: one tetrahedron per permutation of the axes, each a
-# path (0,0,0) -> e_p0 -> e_p0 + e_p1 -> (1,1,1). Corner index = dx + 2 dy + 4 dz.
-_KUHN = []
-for _p in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)):
-    _c = np.zeros(3, dtype=int)
-    _path = [0]
-    for _axis in _p:
-        _c[_axis] = 1
-        _path.append(int(_c[0] + 2 * _c[1] + 4 * _c[2]))
-    _KUHN.append(_path)
-KUHN_TETS = np.array(_KUHN, dtype=np.int64)  # (6, 4) corner indices
-TETS_PER_VOXEL = 6
 
 
 class MeshQueries:
