@@ -25,10 +25,10 @@ import numpy as np
 from fem_assb import provenance
 from fem_assb._dolfinx import MPI
 from fem_assb.analysis.profiles import electrolyte_profile, utilisation_profile
-from fem_assb.constants import FARADAY, MA_PER_CM2, MAH_PER_CM2
+from fem_assb.constants import MA_PER_CM2, MAH_PER_CM2
 from fem_assb.locking import one_run_per_output
 from fem_assb.materials import Parameters, default_parameters
-from fem_assb.materials.mass import areal_mass, areal_mass_of_volumes
+from fem_assb.materials.mass import areal_mass, areal_mass_of_volumes, theoretical_capacity
 from fem_assb.mesh import INTERFACES, build_mesh
 from fem_assb.mesh.imported import ImportedMesh, read_mesh
 from fem_assb.physics import LiquidCellModel, SolidCellModel, cell_domains
@@ -160,8 +160,8 @@ class Simulation:
                         partition=mesh_partition(cell.shape[0] * self.refine, comm.size),
                         interface=interface)
         if interface == "smooth":  # the CAM the model holds
-            voxels = np.count_nonzero(cell.labels == CAM) * cell.voxel_size**3
-            self.theoretical_capacity *= vm.phase_volume(CAM) / voxels
+            self.theoretical_capacity = theoretical_capacity(
+                vm.phase_volume(CAM), cell.cross_section_area, p)
         self.model = Model(cell_domains(vm), p, 0.0)
         self.mass_per_area = areal_mass(cell, p, electrolyte, self.theoretical_capacity)
 
@@ -180,9 +180,8 @@ class Simulation:
         self.refine, self.comm, self.interface = 1, vm.comm, vm.interface
         self.source = vm.source
         volumes = [vm.phase_volume(k) for k in range(5)]
-        x0 = p.operation.initial_stoichiometry
         area = vm.lengths[1] * vm.lengths[2]
-        self.theoretical_capacity = volumes[CAM] * p.cam.c_max * (1 - x0) * FARADAY / area
+        self.theoretical_capacity = theoretical_capacity(volumes[CAM], area, p)
         if progress and vm.comm.rank == 0:
             print(f"fem-assb: {vm.source}: {vm.num_cells_global():,} tetrahedra, box "
                   f"{' x '.join(f'{v * 1e6:.4g}' for v in vm.lengths)} µm", file=sys.stderr,

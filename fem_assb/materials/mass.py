@@ -6,9 +6,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from fem_assb.constants import FARADAY
 from fem_assb.materials.parameters import Parameters
 from fem_assb.structure.phases import CAM, CBD, ELECTROLYTE, SEPARATOR
 from fem_assb.structure.voxels import VoxelStructure
+
+
+def theoretical_capacity(cam_volume: float, cross_section: float,
+                         params: Parameters) -> float:
+    """Theoretical areal capacity in C/m² of ``cam_volume`` (m³) of CAM over
+    ``cross_section`` (m²): V_CAM · c_max · (1 − x0) · F / area."""
+    x0 = params.operation.initial_stoichiometry
+    return cam_volume * params.cam.c_max * (1.0 - x0) * FARADAY / cross_section
 
 
 def areal_mass(cell: VoxelStructure, params: Parameters, electrolyte: str,

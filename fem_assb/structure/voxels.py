@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_assb.constants import FARADAY, MAH_PER_CM2
+from fem_assb.constants import MAH_PER_CM2
 from fem_assb.structure.phases import CAM, PHASE_NAMES, phase_id
 
 # the largest label image fem_assb makes or meshes (2^31 - 1: 32-bit cell indices)
@@ -135,10 +135,10 @@ class VoxelStructure:
             from fem_assb.materials import default_parameters
 
             params = default_parameters()
-        c_max = params.cam.c_max
-        x0 = params.operation.initial_stoichiometry
+        from fem_assb.materials.mass import theoretical_capacity
+
         v_cam = np.count_nonzero(self.labels == CAM) * self.voxel_size**3
-        return v_cam * c_max * (1.0 - x0) * FARADAY / self.cross_section_area
+        return theoretical_capacity(v_cam, self.cross_section_area, params)
 
     def theoretical_capacity_mAh_cm2(self, params: dict | None = None) -> float:
         """Theoretical areal capacity in mAh/cm²."""
