@@ -155,12 +155,9 @@ def refine_smooth(labels: np.ndarray, factor: int, sigma: float = SIGMA) -> np.n
     return out
 
 
-def _project(mat: np.ndarray, verts: np.ndarray, pair: tuple[int, int], sigma: float,
-             max_shift: float) -> np.ndarray:
-    """Displacement (voxels) of vertices ``verts`` (n, 3; block grid indices) onto
-    ψ = φ_a − φ_b = 0."""
-    a, b = pair
-    psi = _sharpened_blur(mat == a, sigma) - _sharpened_blur(mat == b, sigma)
+def _project(psi: np.ndarray, verts: np.ndarray, max_shift: float) -> np.ndarray:
+    """Displacement (voxels) of vertices ``verts`` (n, 3; block grid indices) onto the
+    zero level set of ``psi`` (sampled at the block's voxel centres)."""
     grad = np.gradient(psi)
     x0 = verts.astype(np.float64)
     x = x0.copy()
@@ -205,12 +202,19 @@ def _block_displacement(labels: np.ndarray, sigma: float, max_shift: float) -> n
     nmat = sum((bits >> m & 1).astype(np.int8) for m in range(NUM_MATERIALS))
     d = np.zeros(bits.shape + (3,))
     two = nmat == 2
+    blur = {}  # each material's sharpened blur, made once for all its pairs
+
+    def phi(m):
+        if m not in blur:
+            blur[m] = _sharpened_blur(mat == m, sigma)
+        return blur[m]
+
     for a in range(NUM_MATERIALS):
         for b in range(a + 1, NUM_MATERIALS):
             sel = two & (lo == a) & (hi == b)
             if sel.any():
                 verts = np.argwhere(sel)
-                d[tuple(verts.T)] = _project(mat, verts, (a, b), sigma, max_shift)
+                d[tuple(verts.T)] = _project(phi(a) - phi(b), verts, max_shift)
     # the separator's plane stays a plane: x of vertices touching separator voxels is kept
     pinned = _around(labels == SEPARATOR)
     _fix_faces(d, pinned)  # (on a cut plane of the block too: beyond the margin)
