@@ -102,6 +102,43 @@ def test_fv_equals_independent_tpfa():
     assert r.relative_conductivity == pytest.approx(_tpfa_reference(lut[labels]), rel=1e-8)
 
 
+@pytest.mark.mpi
+@pytest.mark.parametrize("weights", ["even", "last", "first"])
+def test_slab_percolation_equals_whole_array(weights):
+    """Each rank labels its own slab; clusters joined across slab boundaries (and across
+    empty slabs) give the whole array's through-going set, and the FV value of the
+    slabs equals the independent TPFA's."""
+    from fem_assb.analysis.finite_volume import fv_relative_conductivity
+    from fem_assb.analysis.percolation import percolating_mask, percolating_slab
+    from fem_assb.mesh.voxel_mesh import slab_bounds
+
+    comm = MPI.COMM_WORLD
+    rng = np.random.default_rng(11)
+    for shape, p in (((30, 12, 12), 0.6), ((40, 9, 9), 0.45), ((2, 5, 5), 0.7)):
+        mask = rng.random(shape) < p
+        w = {"even": np.ones(shape[0]), "last": np.eye(shape[0])[-1],
+             "first": np.eye(shape[0])[0]}[weights]
+        bounds = slab_bounds(None, comm.size, w)
+        x0, x1 = int(bounds[comm.rank]), int(bounds[comm.rank + 1])
+        whole = percolating_mask(mask)
+        assert np.array_equal(percolating_slab(mask[x0:x1], comm), whole[x0:x1])
+        labels = np.where(whole, ELECTROLYTE, CAM).astype(np.uint8)
+        lut = np.zeros(256)
+        lut[ELECTROLYTE] = 1.0
+        rel, n = fv_relative_conductivity(labels[x0:x1], x0, shape[0], lut, comm)
+        assert n == whole.sum()
+        assert rel == pytest.approx(_tpfa_reference(lut[labels]), rel=1e-9)
+
+
+def test_fv_single_plane():
+    """One plane between the two end faces: every voxel conducts through two half-voxels
+    in series (σ_eff/σ = the conducting share of the section)."""
+    labels = np.full((1, 4, 4), CAM, np.uint8)
+    labels[0, :2, :] = ELECTROLYTE
+    r = effective_conductivity(VoxelStructure(labels, 1e-6), "electrolyte", method="fv")
+    assert r.relative_conductivity == pytest.approx(0.5, rel=1e-12)
+
+
 def test_bracket_contains_the_limit():
     """On a sphere packing, FV rises and FEM falls under subdivision; the bracket at each
     level contains the four-point limit, and the midpoint at refine 1 is within the

@@ -38,8 +38,9 @@ import ufl
 
 from fem_assb._dolfinx import MPI, fem
 from fem_assb.analysis.finite_volume import fv_relative_conductivity
-from fem_assb.analysis.percolation import PercolationError, percolating_mask
+from fem_assb.analysis.percolation import PercolationError, percolating_slab
 from fem_assb.mesh import INTERFACES, build_mesh, refine_labels, tags
+from fem_assb.mesh.voxel_mesh import slab_bounds
 from fem_assb.solver import linear_solver_options, unique_prefix
 from fem_assb.structure.phases import CBD, PHASE_NAMES, SEPARATOR, phase_ids
 from fem_assb.structure.voxels import StructureError, VoxelStructure
@@ -118,12 +119,6 @@ def _fem(labels, voxel_size, ids, lut, comm, refine, solver, connectivity, inter
     return current * nx / (ny * nz * voxel_size), int(ndofs)
 
 
-def _fv(labels, lut, comm, refine):
-    """(σ_eff/σ_bulk, unknowns) by two-point flux finite volumes along axis 0."""
-    return fv_relative_conductivity(refine_labels(labels, refine) if refine > 1 else labels,
-                                    lut, comm)
-
-
 def extrapolated_limit(fv1: float, fem1: float, fv2: float, fem2: float) -> float:
     """The common limit L of two sequences at voxel sizes h and h/2 that converge from
     both sides with one order p: fem_k = L + a h_k^p, fv_k = L − b h_k^p gives
@@ -175,41 +170,60 @@ def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
     ids = phase_ids(phases)
     names = [PHASE_NAMES[i] for i in ids]
     fac = _resolve_factors(ids, factors)
-    labels = np.moveaxis(structure.labels, AXES[axis], 0)
-    mask = np.isin(labels, ids)
-    fraction = float(mask.mean())
+    labels = np.moveaxis(structure.labels, AXES[axis], 0)  # a view: axis 0 is the axis
+    in_set = np.zeros(256, dtype=bool)
+    in_set[list(ids)] = True
+    per_plane = np.array([np.count_nonzero(in_set[p]) for p in labels], dtype=np.int64)
+    fraction = float(per_plane.sum() / labels.size)
     source = structure.metadata.get("source", "structure")
     if fraction == 0.0:
         raise StructureError(f"{source}: phase(s) {', '.join(names)} absent (no voxel)")
-    through = percolating_mask(mask, axis=0)
-    if not through.any():
+    # this rank's slab of planes (about equal phase voxels per rank), its through-going part
+    bounds = slab_bounds(None, comm.size, per_plane)
+    x0, x1 = int(bounds[comm.rank]), int(bounds[comm.rank + 1])
+    slab = np.array(labels[x0:x1], dtype=np.uint8)
+    through = percolating_slab(in_set[slab], comm)
+    slab[~through] = 0
+    n_through = comm.allreduce(int(np.count_nonzero(through)), op=MPI.SUM)
+    del through
+    if n_through == 0:
         raise PercolationError(
             f"{source}: phase(s) {', '.join(names)} (volume fraction {fraction:.3f}) do not "
             f"percolate along {axis}: no face-connected path joins the faces {axis} = 0 and "
             f"{axis} = L{axis}")
-    work = np.where(through, labels, 0).astype(np.uint8)
     lut = np.zeros(256)
     for pid, f in fac.items():
         lut[pid] = f
     h = structure.voxel_size
+    nx = labels.shape[0]
+
+    def fv(r):
+        part = refine_labels(slab, r) if r > 1 else slab
+        return fv_relative_conductivity(part, x0 * r, nx * r, lut, comm)
+
+    def fem_(r, iface="voxel"):  # finite elements: every rank needs the whole array
+        work = np.concatenate(comm.allgather(slab)) if comm.size > 1 else slab
+        return _fem(work, h, ids, lut, comm, r, solver, connectivity, iface)
+
     lower = upper = None
     if method == "fv":
-        rel, ndofs = _fv(work, lut, comm, refine)
+        rel, ndofs = fv(refine)
     elif method == "fem":
-        rel, ndofs = _fem(work, h, ids, lut, comm, refine, solver, connectivity, interface)
+        rel, ndofs = fem_(refine, interface)
     elif method == "bracket":
-        lower, _ = _fv(work, lut, comm, refine)
-        upper, ndofs = _fem(work, h, ids, lut, comm, refine, solver, connectivity)
+        lower, _ = fv(refine)
+        upper, ndofs = fem_(refine)
         rel = 0.5 * (lower + upper)
     else:
-        fv1, _ = _fv(work, lut, comm, refine)
-        fem1, _ = _fem(work, h, ids, lut, comm, refine, solver, connectivity)
-        lower, _ = _fv(work, lut, comm, 2 * refine)
-        upper, ndofs = _fem(work, h, ids, lut, comm, 2 * refine, solver, connectivity)
+        fv1, _ = fv(refine)
+        fem1, _ = fem_(refine)
+        lower, _ = fv(2 * refine)
+        upper, ndofs = fem_(2 * refine)
         rel = min(max(extrapolated_limit(fv1, fem1, lower, upper), lower), upper)
     return ConductivityResult(
         relative_conductivity=float(rel), tortuosity_factor=float(fraction / rel),
-        volume_fraction=fraction, percolating_fraction=float(through.sum() / mask.sum()),
+        volume_fraction=fraction,
+        percolating_fraction=float(n_through / per_plane.sum()),
         phases=names, axis=axis, num_dofs=int(ndofs), refine=int(refine), method=method,
         lower_bound=None if lower is None else float(lower),
         upper_bound=None if upper is None else float(upper), interface=interface)

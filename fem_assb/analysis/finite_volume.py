@@ -8,9 +8,12 @@ mean of their conductivities,
 
 and a voxel on an end face normal to the axis is tied to the face potential (1 at the
 inlet, 0 at the outlet) through half a voxel, g = 2 σ_i h. No flux crosses the other
-faces or phase boundaries. The matrix is distributed over ranks in slabs of voxel
-planes (no tetrahedral mesh; every rank reads only its planes and their neighbours)
-and solved by CG + GAMG. The current is the inlet flux Σ 2 σ_i h (1 − u_i).
+faces or phase boundaries. The current is the inlet flux Σ 2 σ_i h (1 − u_i), solved by
+CG + GAMG.
+
+The label array is distributed over ranks in slabs of voxel planes (no tetrahedral mesh,
+no rank holds the whole array): a rank assembles the rows of its slab, a few planes at a
+time straight into compressed rows, with one plane of each neighbouring slab.
 """
 
 from __future__ import annotations
@@ -18,92 +21,155 @@ from __future__ import annotations
 import numpy as np
 
 from fem_assb._dolfinx import MPI, PETSc
-from fem_assb.mesh.voxel_mesh import slab_bounds
 
 # the column order of a row in the C-ordered global numbering: -x, -y, -z, self, +z, +y, +x
 _OFFSETS = ((-1, 0, 0), (0, -1, 0), (0, 0, -1), None, (0, 0, 1), (0, 1, 0), (1, 0, 0))
+_CHUNK_VOXELS = 1 << 19  # voxels assembled at a time (the temporaries' size)
 
 
-def _global_ids(labels: np.ndarray, conducts: np.ndarray, planes: range,
-                first_of_plane: np.ndarray) -> np.ndarray:
-    """Global index (C order over the conducting voxels) of every voxel in ``planes``
-    (planes outside the array and non-conducting voxels: -1)."""
-    ny, nz = labels.shape[1:]
-    out = np.full((len(planes), ny, nz), -1, dtype=np.int64)
-    for k, p in enumerate(planes):
-        if 0 <= p < labels.shape[0]:
-            m = conducts[labels[p]]
-            out[k][m] = first_of_plane[p] + np.arange(int(m.sum()), dtype=np.int64)
-    return out
+def _neighbour_planes(slab: np.ndarray, comm) -> tuple[np.ndarray, np.ndarray]:
+    """The last plane of the previous non-empty slab and the first plane of the next one
+    (zeros at the array's ends)."""
+    ny, nz = slab.shape[1:]
+    sizes = comm.allgather(len(slab))
+    below = np.zeros((ny, nz), np.uint8)
+    above = np.zeros((ny, nz), np.uint8)
+    if not len(slab):
+        return below, above
+    prev = next((r for r in range(comm.rank - 1, -1, -1) if sizes[r]), None)
+    after = next((r for r in range(comm.rank + 1, comm.size) if sizes[r]), None)
+    reqs = []
+    if prev is not None:
+        reqs += [comm.Isend(np.ascontiguousarray(slab[0]), dest=prev, tag=1),
+                 comm.Irecv(below, source=prev, tag=2)]
+    if after is not None:
+        reqs += [comm.Isend(np.ascontiguousarray(slab[-1]), dest=after, tag=2),
+                 comm.Irecv(above, source=after, tag=1)]
+    MPI.Request.Waitall(reqs)
+    return below, above
 
 
-def fv_relative_conductivity(labels: np.ndarray, sigma_of_label: np.ndarray,
+class _Rows:
+    """Compressed rows of this rank's slab, chunk by chunk of planes."""
+
+    def __init__(self, slab, below, above, x0, nx, sigma_of_label, first_of_plane):
+        self.slab, self.below, self.above = slab, below, above
+        self.x0, self.nx, self.sigma = x0, nx, sigma_of_label
+        self.first_of_plane = first_of_plane
+        ny, nz = slab.shape[1:]
+        self.step = max(1, _CHUNK_VOXELS // (ny * nz))
+
+    def chunks(self):
+        """(local first plane, the chunk's planes with one neighbour plane either side)."""
+        nloc = len(self.slab)
+        for a in range(0, nloc, self.step):
+            b = min(a + self.step, nloc)
+            lo = self.slab[a - 1] if a > 0 else self.below
+            hi = self.slab[b] if b < nloc else self.above
+            yield a, np.concatenate([lo[None], self.slab[a:b], hi[None]])
+
+    def stencil(self, a, ext):
+        """Columns (-1: none) and conductances of the chunk's rows, in ``_OFFSETS`` order,
+        and the rows' σ and global planes."""
+        conducts = self.sigma[ext] > 0
+        ids = np.full(ext.shape, -1, dtype=np.int64)
+        for k in range(len(ext)):
+            p = self.x0 + a - 1 + k
+            if 0 <= p < self.nx:
+                m = conducts[k]
+                ids[k][m] = self.first_of_plane[p] + np.arange(int(m.sum()))
+        ids = np.pad(ids, ((0, 0), (1, 1), (1, 1)), constant_values=-1)
+        lab = np.pad(ext, ((0, 0), (1, 1), (1, 1)))
+        ny, nz = ext.shape[1:]
+        core = (slice(1, len(ext) - 1), slice(1, ny + 1), slice(1, nz + 1))
+        own = ids[core] >= 0
+        s0 = self.sigma[lab[core][own]]
+        cols = np.empty((s0.size, 7), dtype=np.int64)
+        vals = np.empty((s0.size, 7))
+        diag = np.zeros(s0.size)
+        for j, off in enumerate(_OFFSETS):
+            if off is None:
+                cols[:, j] = ids[core][own]
+                continue
+            nb = tuple(slice(c.start + o, c.stop + o) for c, o in zip(core, off, strict=True))
+            nid = ids[nb][own]
+            s1 = self.sigma[lab[nb][own]]
+            g = np.where(nid >= 0, 2.0 * s0 * s1 / np.where(nid >= 0, s0 + s1, 1.0), 0.0)
+            diag += g
+            cols[:, j] = nid
+            vals[:, j] = -g
+        plane = np.broadcast_to((self.x0 + a + np.arange(len(ext) - 2))[:, None, None],
+                                own.shape)[own]
+        diag += 2.0 * s0 * (plane == 0) + 2.0 * s0 * (plane == self.nx - 1)  # ends: half a voxel
+        vals[:, 3] = diag
+        return cols, vals, s0, plane
+
+
+def fv_relative_conductivity(slab: np.ndarray, x0: int, nx: int, sigma_of_label,
                              comm=MPI.COMM_WORLD, rtol: float = 1e-12) -> tuple[float, int]:
-    """σ_eff/σ_ref along axis 0 of a label array, by two-point flux finite volumes.
+    """σ_eff/σ_ref along axis 0 of a label array distributed in slabs of planes.
 
     Args:
-        labels: voxel labels (uint8); every rank holds them.
+        slab: this rank's planes [x0, x0 + len(slab)) of the label array (uint8); the
+            slabs of ranks 0, 1, … follow one another and make the whole array.
+        x0: the global index of the slab's first plane.
+        nx: planes of the whole array.
         sigma_of_label: conductivity relative to σ_ref of each label value (0: does not
             conduct). Voxels not connected to both end faces must be made non-conducting
             by the caller (their potential would be undetermined).
-        comm: MPI communicator; rank r assembles the rows of its slab of x-planes.
+        comm: MPI communicator of the slabs.
         rtol: CG tolerance on the unpreconditioned residual.
 
-    Returns (σ_eff/σ_ref, number of unknowns). Apart from ``labels``, memory is per slab.
+    Returns (σ_eff/σ_ref, number of unknowns). Memory: the slab, the matrix rows and
+    the solver's (no other rank's data beyond one plane).
     """
-    nx, ny, nz = labels.shape
-    sigma_of_label = np.asarray(sigma_of_label, dtype=np.float64)
-    conducts = sigma_of_label > 0
-    per_plane = np.array([np.count_nonzero(conducts[labels[p]]) for p in range(nx)],
-                         dtype=np.int64)
+    ny, nz = slab.shape[1:]
+    sigma = np.asarray(sigma_of_label, dtype=np.float64)
+    conducts = sigma > 0
+    local = np.array([np.count_nonzero(conducts[p]) for p in slab], dtype=np.int64)
+    per_plane = np.concatenate(comm.allgather(local))
     first_of_plane = np.concatenate([[0], np.cumsum(per_plane)])
     n_global = int(first_of_plane[-1])
-    bounds = slab_bounds(None, comm.size, per_plane)
-    x0, x1 = int(bounds[comm.rank]), int(bounds[comm.rank + 1])
-    n_local = int(first_of_plane[x1] - first_of_plane[x0])
+    n_local = int(local.sum())
+    rows = _Rows(slab, *_neighbour_planes(slab, comm), x0, nx, sigma, first_of_plane)
 
-    # this slab and one plane either side, padded with a non-conducting frame in y, z
-    planes = range(x0 - 1, x1 + 1)
-    ids = _global_ids(labels, conducts, planes, first_of_plane)
-    ids = np.pad(ids, ((0, 0), (1, 1), (1, 1)), constant_values=-1)
-    sig = np.zeros(ids.shape)
-    lo, hi = max(x0 - 1, 0), min(x1 + 1, nx)
-    sig[lo - (x0 - 1): hi - (x0 - 1), 1:-1, 1:-1] = sigma_of_label[labels[lo:hi]]
-    core = (slice(1, 1 + x1 - x0), slice(1, 1 + ny), slice(1, 1 + nz))
-    own = ids[core] >= 0
-    s0 = sig[core][own]
-
-    # off-diagonal conductances in the row order above; the diagonal collects them
-    cols, vals, diag = [], [], np.zeros(s0.size)
-    for off in _OFFSETS:
-        if off is None:
-            cols.append(ids[core][own])
-            vals.append(diag)  # filled below (same array object)
-            continue
-        nb = tuple(slice(c.start + o, c.stop + o) for c, o in zip(core, off, strict=True))
-        nid = ids[nb][own]
-        s1 = sig[nb][own]
-        g = np.where(nid >= 0, 2.0 * s0 * s1 / np.where(nid >= 0, s0 + s1, 1.0), 0.0)
-        diag += g
-        cols.append(nid)
-        vals.append(-g)
-    # Dirichlet end faces through half a voxel: u = 1 at x = 0, u = 0 at x = nx
-    plane = np.broadcast_to(np.arange(x0, x1)[:, None, None], own.shape)[own]
-    inlet, outlet = plane == 0, plane == nx - 1
-    diag += 2.0 * s0 * inlet + 2.0 * s0 * outlet
-    rhs = 2.0 * s0 * inlet
-
-    cols = np.stack(cols, axis=1)
-    vals = np.stack(vals, axis=1)
-    keep = cols >= 0
-    counts = keep.sum(axis=1)
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(PETSc.IntType)
-    A = PETSc.Mat().createAIJ(((n_local, n_global), (n_local, n_global)), comm=comm,
-                              csr=(indptr, cols[keep].astype(PETSc.IntType), vals[keep]))
-    del cols, vals, keep, ids, sig
+    # entries per row on and off this rank first (preallocation), then the rows chunk by
+    # chunk straight into the matrix (no full copy of the rows outside PETSc)
+    start = int(first_of_plane[x0])
+    d_nnz = np.empty(n_local, dtype=PETSc.IntType)
+    o_nnz = np.empty(n_local, dtype=PETSc.IntType)
+    r = 0
+    for a, ext in rows.chunks():
+        cols, *_ = rows.stencil(a, ext)
+        on = (cols >= start) & (cols < start + n_local)
+        d_nnz[r: r + len(cols)] = on.sum(axis=1)
+        o_nnz[r: r + len(cols)] = (cols >= 0).sum(axis=1) - d_nnz[r: r + len(cols)]
+        r += len(cols)
+    # (an empty slab preallocates by scalars: petsc4py takes an empty array for "not
+    # given", and that rank's assembly would wait for a collective set-up the others skip)
+    A = PETSc.Mat().createAIJ(((n_local, n_global), (n_local, n_global)),
+                              nnz=(d_nnz, o_nnz) if n_local else (0, 0), comm=comm)
+    del d_nnz, o_nnz
+    rhs = np.zeros(n_local)
+    inlet_rows, inlet_sigma = [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
+    r = 0
+    for a, ext in rows.chunks():
+        cols, vals, s0, plane = rows.stencil(a, ext)
+        keep = cols >= 0
+        indptr = np.zeros(len(cols) + 1, dtype=PETSc.IntType)
+        np.cumsum(keep.sum(axis=1), out=indptr[1:])
+        A.setValuesIJV(indptr, cols[keep].astype(PETSc.IntType), vals[keep],
+                       rowmap=np.arange(start + r, start + r + len(cols), dtype=PETSc.IntType))
+        inlet = np.flatnonzero(plane == 0)
+        rhs[r + inlet] = 2.0 * s0[inlet]
+        inlet_rows.append(r + inlet)
+        inlet_sigma.append(s0[inlet])
+        r += len(cols)
+    A.assemble()
     A.setOption(PETSc.Mat.Option.SPD, True)
     b = A.createVecLeft()
     b.array[:] = rhs
+    del rhs
     u = A.createVecRight()
     ksp = PETSc.KSP().create(comm)
     ksp.setOperators(A)
@@ -118,7 +184,9 @@ def fv_relative_conductivity(labels: np.ndarray, sigma_of_label: np.ndarray,
     if reason < 0:
         u.destroy()
         raise RuntimeError(f"finite-volume conduction solve did not converge (reason {reason})")
-    current = comm.allreduce(float(np.sum(2.0 * s0[inlet] * (1.0 - u.array[inlet]))),
+    inlet_rows = np.concatenate(inlet_rows)
+    inlet_sigma = np.concatenate(inlet_sigma)
+    current = comm.allreduce(float(np.sum(2.0 * inlet_sigma * (1.0 - u.array[inlet_rows]))),
                              op=MPI.SUM)
     u.destroy()
     return current * nx / (ny * nz), n_global
