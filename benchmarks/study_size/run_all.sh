@@ -1,17 +1,42 @@
 #!/usr/bin/env bash
-# Run (or resume) every study-size sweep, one after another, two single-rank cases at a
-# time; finished cases are kept, running ones continue from their checkpoints. Safe to
-# kill and start again.   usage: bash benchmarks/study_size/run_all.sh [STUDY ...]
+# Run (or resume) every study-size sweep, two single-rank cases at a time; finished cases
+# are kept, running ones continue from their checkpoints. Safe to kill and start again.
+# The cases that decide a trend come first: every sweep at its highest current, then the
+# lower currents (a pass at one current runs the config with its current list narrowed;
+# case keys do not depend on the list, so the passes share one results table, and a
+# study.json already there, the whole sweep's, is put back after such a pass).
+#   usage: bash benchmarks/study_size/run_all.sh
 set -u
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=1
-studies=("${@:-perforated_assb perforated_lib transference_lib layered_assb layered_assb_reversed}")
-for name in ${studies[@]}; do
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+run() {  # run NAME [CURRENT]: the sweep NAME (all currents, or only CURRENT mA/cm²)
+  local name=$1 base config=benchmarks/study_size/$1.toml
+  local out=benchmarks/results/study_size/$1
   case $name in
     perforated_*) base=perforated ;;
     transference_*) base=transference ;;
     layered_*) base=layered ;;
   esac
-  .venv/bin/fem-assb study "$base" --config "benchmarks/study_size/$name.toml" \
-    -o "benchmarks/results/study_size/$name" --jobs 2 --no-plot || true
-done
+  if [ $# -gt 1 ]; then
+    sed "s/^current_densities_mA_cm2 = .*/current_densities_mA_cm2 = [$2]/" "$config" \
+      > "$tmp/$name.toml"
+    config=$tmp/$name.toml
+    [ -f "$out/study.json" ] && cp "$out/study.json" "$tmp/$name.study.json"
+  fi
+  .venv/bin/fem-assb study "$base" --config "$config" -o "$out" --jobs 2 --no-plot || true
+  [ -f "$tmp/$name.study.json" ] && mv "$tmp/$name.study.json" "$out/study.json"
+  return 0
+}
+
+run perforated_assb 8
+run perforated_lib 8
+run layered_assb 8
+run transference_lib
+run layered_assb_reversed
+run perforated_assb 1
+run layered_assb 6
+run layered_assb 4
+run perforated_lib 1
