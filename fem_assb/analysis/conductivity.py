@@ -32,6 +32,7 @@ stand for (spheres rather than stacks of cubes), a different geometry.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cache
 
 import numpy as np
 import ufl
@@ -201,9 +202,12 @@ def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
         part = refine_labels(slab, r) if r > 1 else slab
         return fv_relative_conductivity(part, x0 * r, nx * r, lut, comm)
 
-    def fem_(r, iface="voxel"):  # finite elements: every rank needs the whole array
-        work = np.concatenate(comm.allgather(slab)) if comm.size > 1 else slab
-        return _fem(work, h, ids, lut, comm, r, solver, connectivity, iface)
+    @cache
+    def whole():  # finite elements: every rank needs the whole (masked) array, once
+        return np.concatenate(comm.allgather(slab)) if comm.size > 1 else slab
+
+    def fem_(r, iface="voxel"):
+        return _fem(whole(), h, ids, lut, comm, r, solver, connectivity, iface)
 
     lower = upper = None
     if method == "fv":
