@@ -24,7 +24,7 @@ from common import peak_gib, record
 
 from fem_assb._dolfinx import MPI
 from fem_assb.analysis.conductivity import effective_conductivity
-from fem_assb.structure import ELECTROLYTE, VoxelStructure, homogeneous
+from fem_assb.structure import ELECTROLYTE, VoxelStructure, homogeneous, load_structure
 
 
 def _structure(size: str, comm) -> VoxelStructure:
@@ -49,14 +49,8 @@ def _taufactor(s: VoxelStructure) -> dict:
             "taufactor_relative_conductivity": float(solver.D_eff)}
 
 
-def _stored(path: str, comm) -> VoxelStructure:
-    from fem_assb.structure import load_structure
-
-    return load_structure(path, voxel_size=1e-6)
-
-
 def run(size: str, method: str, comm, path: str | None = None) -> dict:
-    s = _stored(path, comm) if path else _structure(size, comm)
+    s = load_structure(path, voxel_size=1e-6) if path else _structure(size, comm)
     size = "x".join(str(n) for n in s.shape)
     comm.Barrier()
     t = time.perf_counter()
