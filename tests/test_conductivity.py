@@ -130,6 +130,30 @@ def test_slab_percolation_equals_whole_array(weights):
         assert rel == pytest.approx(_tpfa_reference(lut[labels]), rel=1e-9)
 
 
+@pytest.mark.mpi
+def test_fv_multigrid_equals_independent_tpfa():
+    """Above a few ten thousand unknowns fv's CG is preconditioned by voxel-block
+    multigrid (levels of 2 × 2 × 2 aggregates, slabs aligned to the blocks): the same
+    answer as the independent TPFA, serial and on 2 ranks."""
+    from fem_assb.analysis import finite_volume
+
+    rng = np.random.default_rng(5)
+    labels = rng.choice(np.array([ELECTROLYTE, CBD, CAM], np.uint8), size=(48, 30, 30),
+                        p=[0.55, 0.15, 0.3])
+    assert np.count_nonzero(labels != CAM) > 8 * finite_volume._COARSEST
+    r = effective_conductivity(VoxelStructure(labels, 1e-6), ["electrolyte", "cbd"],
+                               method="fv", comm=MPI.COMM_WORLD)
+    lut = np.zeros(256)
+    lut[[ELECTROLYTE, CBD]] = [1.0, 0.12]
+    assert r.relative_conductivity == pytest.approx(_tpfa_reference(lut[labels]), rel=1e-8)
+    # the solver's options (its prefix, the Galerkin product's algorithm) are not left
+    # in PETSc's global database for the next solve
+    from fem_assb._dolfinx import PETSc
+
+    left = PETSc.Options().getAll()
+    assert "matptap_via" not in left and not any(k.startswith("fem_assb_fv") for k in left)
+
+
 def test_fv_single_plane():
     """One plane between the two end faces: every voxel conducts through two half-voxels
     in series (σ_eff/σ = the conducting share of the section)."""

@@ -38,7 +38,7 @@ import numpy as np
 import ufl
 
 from fem_assb._dolfinx import MPI, fem
-from fem_assb.analysis.finite_volume import fv_relative_conductivity
+from fem_assb.analysis.finite_volume import ALIGN, fv_relative_conductivity
 from fem_assb.analysis.percolation import PercolationError, percolating_slab
 from fem_assb.mesh import INTERFACES, build_mesh, refine_labels, tags
 from fem_assb.mesh.voxel_mesh import slab_bounds
@@ -181,6 +181,8 @@ def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
         raise StructureError(f"{source}: phase(s) {', '.join(names)} absent (no voxel)")
     # this rank's slab of planes (about equal phase voxels per rank), its through-going part
     bounds = slab_bounds(None, comm.size, per_plane)
+    bounds[1:-1] = np.round(bounds[1:-1] / ALIGN) * ALIGN  # multigrid blocks within slabs
+    bounds = np.minimum(bounds, labels.shape[0])
     x0, x1 = int(bounds[comm.rank]), int(bounds[comm.rank + 1])
     slab = np.array(labels[x0:x1], dtype=np.uint8)
     through = percolating_slab(in_set[slab], comm)
