@@ -13,11 +13,21 @@ process, σ_eff/σ_bulk, unknowns, and the peak resident memory of the whole run
 ``--file`` reads a stored label array (.npy, 1 µm voxels) instead, so the generator's
 memory stays out of the figure. Where TauFactor
 is installed (``pip install taufactor``), the same structure is solved with
-``taufactor.Solver`` in the same process (serial runs) for time and value.
+``taufactor.Solver`` in the same process (serial runs) for time and value;
+``--taufactor-python PYTHON`` runs it in another environment's interpreter instead
+(torch need not share fem_assb's), timing its import, its solve and the whole script.
+``--cli`` also times the whole ``fem-assb conductivity FILE --method fv --json``
+command (serial), the counterpart of that script.
 """
 
 import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from common import peak_gib, record
@@ -46,10 +56,58 @@ def _taufactor(s: VoxelStructure) -> dict:
     solver = taufactor.Solver(img, device="cpu")
     solver.solve(verbose=False)
     return {"taufactor_s": round(time.perf_counter() - t, 2),
-            "taufactor_relative_conductivity": float(solver.D_eff)}
+            "taufactor_relative_conductivity": float(np.ravel(solver.D_eff)[0])}
 
 
-def run(size: str, method: str, comm, path: str | None = None) -> dict:
+# TauFactor in its own interpreter: the pore mask from a .npy file, solved along axis 0
+_TAUFACTOR_SCRIPT = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+import numpy as np
+import taufactor
+t1 = time.perf_counter()
+img = np.load(sys.argv[1]).astype(np.float32)
+t2 = time.perf_counter()
+solver = taufactor.Solver(img, device="cpu")
+solver.solve(verbose=False)
+t3 = time.perf_counter()
+print(json.dumps({"taufactor_import_s": round(t1 - t0, 2), "taufactor_s": round(t3 - t2, 2),
+                  "taufactor_script_s": round(t3 - t0, 2),
+                  "taufactor_relative_conductivity": float(np.ravel(solver.D_eff)[0]),
+                  "taufactor_peak_GiB": round(resource.getrusage(
+                      resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}))
+"""
+
+
+def _taufactor_elsewhere(s: VoxelStructure, python: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        mask = Path(tmp) / "pores.npy"
+        np.save(mask, s.labels == ELECTROLYTE)
+        out = subprocess.run([python, "-c", _TAUFACTOR_SCRIPT, str(mask)],
+                             capture_output=True, text=True, check=False)
+    if out.returncode:
+        sys.exit(f"TauFactor under {python} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _cli(s: VoxelStructure) -> dict:
+    """Wall time of the whole ``fem-assb conductivity --method fv --json`` command."""
+    exe = shutil.which("fem-assb") or str(Path(sys.executable).with_name("fem-assb"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "labels.npy"
+        np.save(path, s.labels)
+        t = time.perf_counter()
+        out = subprocess.run([exe, "conductivity", str(path), "--voxel-size", "1e-6",
+                              "--method", "fv", "--json"], capture_output=True, text=True,
+                             check=False)
+        wall = time.perf_counter() - t
+    if out.returncode:
+        sys.exit(f"fem-assb conductivity failed:\n{out.stderr[-2000:]}")
+    return {"cli_fv_s": round(wall, 2)}
+
+
+def run(size: str, method: str, comm, path: str | None = None,
+        taufactor_python: str | None = None, cli: bool = False) -> dict:
     s = load_structure(path, voxel_size=1e-6) if path else _structure(size, comm)
     size = "x".join(str(n) for n in s.shape)
     comm.Barrier()
@@ -63,7 +121,10 @@ def run(size: str, method: str, comm, path: str | None = None) -> dict:
            "peak_memory_GiB": round(peak_gib(comm), 3),
            "peak_bytes_per_voxel": round(peak_gib(comm) * 2**30 / s.labels.size, 1)}
     if comm.size == 1 and method == "fv":
-        out.update(_taufactor(s))
+        out.update(_taufactor_elsewhere(s, taufactor_python) if taufactor_python
+                   else _taufactor(s))
+        if cli:
+            out.update(_cli(s))
     return out
 
 
@@ -73,11 +134,16 @@ def main():
     ap.add_argument("--file", help="a stored label array (.npy, 1 µm voxels) instead of --sizes")
     ap.add_argument("--methods", nargs="+", default=["fv", "fem"],
                     choices=["fv", "fem", "bracket", "extrapolated"])
+    ap.add_argument("--taufactor-python", metavar="PYTHON",
+                    help="run TauFactor under this interpreter (serial fv runs)")
+    ap.add_argument("--cli", action="store_true",
+                    help="also time the whole 'fem-assb conductivity --method fv' command")
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
     for size in [None] if args.file else args.sizes:
         for method in args.methods:
-            record(run(size, method, comm, args.file), "conductivity", comm)
+            record(run(size, method, comm, args.file, args.taufactor_python, args.cli),
+                   "conductivity", comm)
 
 
 if __name__ == "__main__":
