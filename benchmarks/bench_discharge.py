@@ -24,7 +24,9 @@ import numpy as np
 from common import peak_gib, peak_max_rank_gib, record
 
 from fem_assb._dolfinx import MPI, PETSc
+from fem_assb.materials.parameters import default_parameters
 from fem_assb.simulation import discharge
+from fem_assb.solver.options import parse_petsc_options
 from fem_assb.structure import VoxelStructure, homogeneous, to_solid_electrolyte
 
 # PCSetUpOnBlocks holds the field split's sub-solver set-up (GAMG: the Galerkin products
@@ -61,7 +63,13 @@ def main():
                     help="directory for each case's voltage.csv, summary.json, checkpoints")
     ap.add_argument("--checkpoint-minutes", type=float, default=None)
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoints")
+    ap.add_argument("--petsc-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="PETSc option of the discharge's Newton solver (SNES prefix); "
+                         "repeatable, recorded with the result")
     args = ap.parse_args()
+    petsc = parse_petsc_options(args.petsc_option)
+    params = default_parameters().updated({"solver": {"petsc_options": petsc}}) if petsc \
+        else None
     comm = MPI.COMM_WORLD
     PETSc.Log.begin()
     sizes = [0] if args.default_structure else args.voxels
@@ -74,7 +82,7 @@ def main():
             out = None if args.output is None else \
                 f"{args.output}/{args.electrolyte}_{s.labels.size}_{solver}_{comm.size}"
             r = discharge(s, args.current_density, electrolyte=args.electrolyte,
-                          separator_um=sep, comm=comm, progress=False, linear=solver,
+                          params=params, separator_um=sep, comm=comm, progress=False, linear=solver,
                           output=out, checkpoint_minutes=args.checkpoint_minutes,
                           resume=args.resume)
             total = time.perf_counter() - t0
@@ -84,6 +92,7 @@ def main():
             cell_voxels = int(np.count_nonzero(s.labels)) + n_sep * s.shape[1] * s.shape[2]
             newton = max(r.newton_iterations, 1)
             rec = {"voxels": cell_voxels, "ranks": comm.size, "solver": solver,
+                   "petsc_options": petsc,
                    "electrolyte": args.electrolyte, "total_s": round(total, 1),
                    "solve_s": round(r.wall_time_s, 1), "steps": r.steps,
                    "rejected_steps": r.rejected_steps,
