@@ -13,14 +13,15 @@ process, σ_eff/σ_bulk, unknowns, and the peak resident memory of the whole run
 ``--file`` reads a stored label array (.npy, 1 µm voxels) instead, so the generator's
 memory stays out of the figure. Where TauFactor
 is installed (``pip install taufactor``), the same structure is solved with
-``taufactor.Solver`` in the same process (serial runs) for time and value;
-``--taufactor-python PYTHON`` runs it in another environment's interpreter instead
-(torch need not share fem_assb's), timing its import, its solve and the whole script.
+``taufactor.Solver`` (serial runs, a Python process of its own: its import, its solve
+and the whole script timed); ``--taufactor-python PYTHON`` takes TauFactor from another
+environment's interpreter (torch need not share fem_assb's).
 ``--cli`` also times the whole ``fem-assb conductivity FILE --method fv --json``
 command (serial), the counterpart of that script.
 """
 
 import argparse
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -46,20 +47,8 @@ def _structure(size: str, comm) -> VoxelStructure:
     return VoxelStructure(comm.bcast(labels, root=0), 1e-6)
 
 
-def _taufactor(s: VoxelStructure) -> dict:
-    try:
-        import taufactor
-    except ImportError:
-        return {}
-    img = (s.labels == ELECTROLYTE).astype(np.float32)
-    t = time.perf_counter()
-    solver = taufactor.Solver(img, device="cpu")
-    solver.solve(verbose=False)
-    return {"taufactor_s": round(time.perf_counter() - t, 2),
-            "taufactor_relative_conductivity": float(np.ravel(solver.D_eff)[0])}
-
-
-# TauFactor in its own interpreter: the pore mask from a .npy file, solved along axis 0
+# TauFactor (solved along axis 0 from a .npy pore mask) in a Python of its own: fem_assb's
+# or another environment's (torch need not share fem_assb's); import and solve timed
 _TAUFACTOR_SCRIPT = """
 import json, resource, sys, time
 t0 = time.perf_counter()
@@ -79,7 +68,12 @@ print(json.dumps({"taufactor_import_s": round(t1 - t0, 2), "taufactor_s": round(
 """
 
 
-def _taufactor_elsewhere(s: VoxelStructure, python: str) -> dict:
+def _taufactor(s: VoxelStructure, python: str | None) -> dict:
+    """TauFactor's value and times on ``s``'s pores; {} where it is not installed."""
+    if python is None:
+        if importlib.util.find_spec("taufactor") is None:
+            return {}
+        python = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         mask = Path(tmp) / "pores.npy"
         np.save(mask, s.labels == ELECTROLYTE)
@@ -121,8 +115,7 @@ def run(size: str, method: str, comm, path: str | None = None,
            "peak_memory_GiB": round(peak_gib(comm), 3),
            "peak_bytes_per_voxel": round(peak_gib(comm) * 2**30 / s.labels.size, 1)}
     if comm.size == 1 and method == "fv":
-        out.update(_taufactor_elsewhere(s, taufactor_python) if taufactor_python
-                   else _taufactor(s))
+        out.update(_taufactor(s, taufactor_python))
         if cli:
             out.update(_cli(s))
     return out
