@@ -3,6 +3,7 @@ hold), resuming after an interruption, parallel jobs, figures, serial = 2 ranks.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -14,6 +15,7 @@ from fem_assb._dolfinx import MPI
 from fem_assb.materials import ParameterError
 from fem_assb.studies import expand, load_config, read_table, run_study
 from fem_assb.studies import runner as runner_mod
+from fem_assb.viz.study_plots import plot_study
 
 TINY = {"geometry": {"size_um": [12, 8, 8], "voxel_size_um": 2.0, "mean_diameter_um": 5.0},
         "separator_um": 4}
@@ -64,7 +66,7 @@ def test_perforated_quick_study(perforated_dir):
     assert not (perforated_dir / "cases" / "assb_r4_i1" / "fields.png").exists()
 
 
-def test_plot_writes_figures(perforated_dir):
+def test_plot_writes_figures(perforated_dir, tmp_path):
     from click.testing import CliRunner
 
     from fem_assb.cli import main
@@ -75,6 +77,14 @@ def test_plot_writes_figures(perforated_dir):
     for stem in ("structures", "performance_lib", "performance_assb", "profiles_lib",
                  "profiles_assb"):
         assert {f"{stem}.png", f"{stem}.svg"} <= names
+    # the tables alone (case folders gone): the same figures but no empty profile plots
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    for name in ("results.csv", "structures.csv", "study.json"):
+        shutil.copy(perforated_dir / name, tables / name)
+    names = {p.name for p in plot_study(tables, tmp_path / "figs")}
+    assert {"performance_lib.png", "structures.png"} <= names
+    assert not any(n.startswith("profiles") for n in names)
 
 
 def test_transference_quick_study_in_parallel_jobs(tmp_path):
