@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Run (or resume) every study-size sweep, two single-rank cases at a time; finished cases
-# are kept, running ones continue from their checkpoints. Safe to kill and start again.
+# Run (or resume) every study-size sweep, one case at a time on 2 ranks (measured on the
+# 2-core machines: an ASSB case 1182 s on two ranks, 1760-2280 s per case when two
+# single-rank cases share the cores); finished cases are kept, running ones continue from
+# their checkpoints (written on as many ranks). Safe to kill and start again.
 # The cases that decide a trend come first: every sweep at its highest current, then the
 # lower currents (a pass at one current runs the config with its current list narrowed;
 # case keys do not depend on the list, so the passes share one results table, and a
@@ -26,7 +28,8 @@ run() {  # run NAME [CURRENT]: the sweep NAME (all currents, or only CURRENT mA/
     config=$tmp/$name.toml
     [ -f "$out/study.json" ] && cp "$out/study.json" "$tmp/$name.study.json"
   fi
-  .venv/bin/fem-assb study "$base" --config "$config" -o "$out" --jobs 2 --no-plot || true
+  .venv/bin/mpiexec -n "${RANKS:-2}" .venv/bin/fem-assb study "$base" --config "$config" \
+    -o "$out" --no-plot || true
   [ -f "$tmp/$name.study.json" ] && mv "$tmp/$name.study.json" "$out/study.json"
   return 0
 }
