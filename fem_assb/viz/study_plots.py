@@ -119,15 +119,14 @@ def plot_profiles(rows, family: str, directory: Path, out: Path) -> list[Path]:
         i_max = max(_num(r["current_density_mA_cm2"]) for r in grp)
         sel = [r for r in grp if _num(r["current_density_mA_cm2"]) == i_max]
         liquid = ele == "liquid"
-        found = [r for r in sel
-                 if (directory / "cases" / r["case"] / "profiles.json").is_file()]
+        files = {r["case"]: directory / "cases" / r["case"] / "profiles.json" for r in sel}
+        found = [r for r in sel if files[r["case"]].is_file()]
         if not found:  # the case folders are gone (only the tables were kept)
             continue
         fig = Figure(figsize=(10 if liquid else 5.5, 3.8), layout="constrained")
         axes = fig.subplots(1, 2 if liquid else 1, squeeze=False)
         for r in sorted(found, key=lambda r: (_num(r[key]), _num(r.get("transference_number")))):
-            f = directory / "cases" / r["case"] / "profiles.json"
-            prof = json.loads(f.read_text())
+            prof = json.loads(files[r["case"]].read_text())
             tp = r.get("transference_number")
             name = SWEEP_VALUE[key].format(_num(r[key])) + (
                 f", t+ = {float(tp):g}" if tp not in (None, "") else "")
