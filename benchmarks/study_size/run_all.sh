@@ -35,10 +35,10 @@ run() {  # run NAME [CURRENT]: the sweep NAME (all currents, or only CURRENT mA/
 }
 
 run perforated_assb 8
-run perforated_lib 8
 run layered_assb 8
-run transference_lib
 run layered_assb_reversed
+run perforated_lib 8
+run transference_lib
 run perforated_assb 1
 run layered_assb 6
 run layered_assb 4
