@@ -3,10 +3,12 @@
 # 2-core machines: an ASSB case 1182 s on two ranks, 1760-2280 s per case when two
 # single-rank cases share the cores); finished cases are kept, running ones continue from
 # their checkpoints (written on as many ranks). Safe to kill and start again.
-# The cases that decide a trend come first: every sweep at its highest current, then the
-# lower currents (a pass at one current runs the config with its current list narrowed;
-# case keys do not depend on the list, so the passes share one results table, and a
-# study.json already there, the whole sweep's, is put back after such a pass).
+# Order: first the cases each trend of science.md §5 needs at minimum (every sweep at its
+# highest current; then the few radii / fractions a lower current's trend needs), then
+# the rest of the grid. A pass may narrow the config (its current list, or any other
+# list: `run NAME CURRENT 'key = [..]'`); case keys do not depend on the lists, so the
+# passes share one results table, and a study.json already there, the whole sweep's, is
+# put back after a narrowed pass.
 #   usage: bash benchmarks/study_size/run_all.sh
 set -u
 cd "$(dirname "$0")/../.."
@@ -14,18 +16,24 @@ export OMP_NUM_THREADS=1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-run() {  # run NAME [CURRENT]: the sweep NAME (all currents, or only CURRENT mA/cm²)
-  local name=$1 base config=benchmarks/study_size/$1.toml
+run() {  # run NAME [CURRENT|-] ['KEY = VALUE' ...]: the sweep NAME, narrowed
+  local name=$1 base config=benchmarks/study_size/$1.toml line key
   local out=benchmarks/results/study_size/$1
+  shift
   case $name in
     perforated_*) base=perforated ;;
     transference_*) base=transference ;;
     layered_*) base=layered ;;
   esac
-  if [ $# -gt 1 ]; then
-    sed "s/^current_densities_mA_cm2 = .*/current_densities_mA_cm2 = [$2]/" "$config" \
-      > "$tmp/$name.toml"
+  if [ $# -gt 0 ]; then
+    cp "$config" "$tmp/$name.toml"
     config=$tmp/$name.toml
+    [ "$1" != - ] && set -- "current_densities_mA_cm2 = [$1]" "${@:2}" || shift
+    for line in "$@"; do
+      key=${line%% *}
+      sed -i "s/^$key = .*/$line/" "$config"
+      grep -qxF "$line" "$config" || { echo "run_all: no '$key' in $name.toml" >&2; return 0; }
+    done
     [ -f "$out/study.json" ] && cp "$out/study.json" "$tmp/$name.study.json"
   fi
   .venv/bin/mpiexec -n "${RANKS:-2}" .venv/bin/fem-assb study "$base" --config "$config" \
@@ -34,12 +42,20 @@ run() {  # run NAME [CURRENT]: the sweep NAME (all currents, or only CURRENT mA/
   return 0
 }
 
+# each trend's minimum
 run perforated_assb 8
 run layered_assb 8
 run layered_assb_reversed
-run perforated_lib 8
+run perforated_lib 8 "radii_um = [0, 8, 16, 20]"
+run transference_lib - "radii_um = [0, 16]"
+run layered_assb 6 "layer_fractions = [0.0, 0.5, 0.8, 0.9]"
+run layered_assb 4 "layer_fractions = [0.0, 0.5, 0.8, 0.9]"
+run perforated_assb 1 "radii_um = [0, 16, 36]"
+run perforated_lib 1 "radii_um = [0, 16, 36]"
+# the rest of the grid
 run transference_lib
-run perforated_assb 1
+run perforated_lib 8
 run layered_assb 6
 run layered_assb 4
+run perforated_assb 1
 run perforated_lib 1
