@@ -1,5 +1,6 @@
 """Figures of the study-size runs for the README: the study figures of each study
-directory (``fem_assb.viz.study_plots``), PNG only, into ``docs/figures/study_size/``.
+directory (``fem_assb.viz.study_plots``), PNG only, into ``docs/figures/study_size/``,
+and normal against reversed stacking (study Fig. S5) where both layered sweeps are there.
 
     python benchmarks/study_size/figures.py benchmarks/results/study_size
 """
@@ -11,7 +12,39 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from fem_assb.viz.study_plots import plot_study
+from matplotlib.figure import Figure
+
+from fem_assb.studies.runner import read_table
+from fem_assb.viz.study_plots import QUANTITY, plot_study
+
+
+def plot_reversed(normal: Path, reversed_: Path, out: Path) -> list[Path]:
+    """Capacity and energy density vs f_L60, normal (L60 at the separator) and reversed
+    stacking, at each current density with reversed cases (``out/reversed_vs_normal.png``)."""
+    rows = [r for d in (normal, reversed_) for r in read_table(d / "results.csv")]
+    currents = sorted({float(r["current_density_mA_cm2"]) for r in rows
+                       if r["reversed"] == "True"})
+    if not currents:
+        return []
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for i in currents:
+        for rev, style, name in ((False, "o-", "L60 | L70 (normal)"),
+                                 (True, "s--", "L70 | L60 (reversed)")):
+            sel = sorted((r for r in rows if float(r["current_density_mA_cm2"]) == i
+                          and (r["reversed"] == "True") == rev), key=lambda r: float(r["f_l60"]))
+            for ax, col in zip(axes, QUANTITY, strict=True):
+                ax.plot([float(r["f_l60"]) for r in sel], [float(r[col]) for r in sel], style,
+                        label=f"{name}, {i:g} mA/cm²")
+    for ax, (what, unit) in zip(axes, QUANTITY.values(), strict=True):
+        ax.set(xlabel="f_L60 (thickness fraction of the L60 layer)", ylabel=f"{what} ({unit})")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("ASSB layered: normal and reversed stacking")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "reversed_vs_normal.png"
+    fig.savefig(path, dpi=130, bbox_inches="tight")
+    return [path]
 
 
 def main() -> None:
@@ -27,6 +60,10 @@ def main() -> None:
             for p in pngs:
                 shutil.copy(p, target / p.name)
                 print(target / p.name)
+    normal, rev = args.root / "layered_assb", args.root / "layered_assb_reversed"
+    if (rev / "results.csv").is_file():
+        for p in plot_reversed(normal, rev, args.output / rev.name):
+            print(p)
 
 
 if __name__ == "__main__":
