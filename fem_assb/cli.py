@@ -270,6 +270,10 @@ _mesh_unit_option = click.option(
     "--mesh-unit", type=click.Choice(["m", "mm", "um"]), default="m", show_default=True,
     help="length unit of an imported cell mesh's coordinates (FILE .msh, .vtu, .xdmf, …: "
          "tetrahedra tagged by phase, separator included, filling a box)")
+_set_option = click.option(
+    "--set", "assignments", multiple=True, metavar="KEY=VALUE",
+    help="override one parameter (repeatable; after --parameters), KEY dotted as in the "
+         "parameter TOML: solid_electrolyte.conductivity=0.0233, cam.ocv=nmc811_table")
 _interface_option = click.option(
     "--interface", type=click.Choice(["voxel", "smooth"]), default="voxel", show_default=True,
     help="phase boundaries of the mesh: the voxel staircase, or vertices moved onto smooth "
@@ -454,6 +458,7 @@ def conductivity(file, phases, axis, method, interface, voxel_size, cbd_factor, 
               help="lower cut-off voltage in V (default: the parameter set's, 3.0 V)")
 @click.option("--parameters", type=click.Path(dir_okay=False), default=None,
               help="TOML file overriding built-in parameters")
+@_set_option
 @click.option("--film-thickness-nm", type=float, default=None,
               help="resistive CAM|SE interphase thickness in nm")
 @click.option("--film-conductivity", type=float, default=None,
@@ -484,16 +489,18 @@ def conductivity(file, phases, axis, method, interface, voxel_size, cbd_factor, 
 @click.option("--render", is_flag=True,
               help="draw the end state (lithiation, Φ_e, |i_e|) to OUTPUT/fields.png (serial)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def discharge(file, electrolyte, current_density, cutoff, parameters, film_thickness_nm,
+def discharge(file, electrolyte, current_density, cutoff, parameters, assignments,
+              film_thickness_nm,
               film_conductivity, transference_number, separator_um, refine, interface,
               voxel_size, mesh_unit,
               output, fields_every, linear_solver, petsc_options, checkpoint_every,
               checkpoint_minutes, resume, render, as_json):
     """Galvanostatic discharge of a cathode structure in a virtual cell (or of an imported
     cell mesh)."""
-    from fem_assb.materials import load_parameters
     from fem_assb.simulation import discharge as run
 
+    if transference_number is not None and electrolyte != "liquid":
+        raise click.UsageError("--transference-number applies to --electrolyte liquid only")
     film = {}
     if film_thickness_nm is not None:
         film["thickness_nm"] = film_thickness_nm
@@ -506,9 +513,7 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
         from fem_assb.solver.options import parse_petsc_options
 
         overrides["solver"] = {"petsc_options": parse_petsc_options(petsc_options)}
-    if transference_number is not None and electrolyte != "liquid":
-        raise click.UsageError("--transference-number applies to --electrolyte liquid only")
-    params = load_parameters(parameters, overrides or None)
+    params = _parameters(parameters, assignments, overrides)
     s = _load_cell(file, voxel_size, mesh_unit)
     res = run(s, current_density, electrolyte=electrolyte, params=params, cutoff_V=cutoff,
               separator_um=separator_um, refine=refine, output=output,
@@ -550,6 +555,7 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
               help="TOML file with experiment = [steps as strings or tables]")
 @click.option("--parameters", type=click.Path(dir_okay=False), default=None,
               help="TOML file overriding built-in parameters")
+@_set_option
 @click.option("--separator-um", type=float, default=None, help="separator thickness in µm")
 @click.option("--refine", type=click.IntRange(min=1), default=1, show_default=True)
 @_interface_option
@@ -569,11 +575,11 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, film_thick
 @click.option("--resume", is_flag=True,
               help="continue the run saved in OUTPUT/checkpoint (same ranks, same input)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def run_protocol(file, electrolyte, steps, experiment_file, parameters, separator_um, refine,
+def run_protocol(file, electrolyte, steps, experiment_file, parameters, assignments,
+                 separator_um, refine,
                  interface, voxel_size, mesh_unit, output, fields_every, linear_solver,
                  petsc_options, checkpoint_minutes, resume, as_json):
     """Run a protocol (discharge, charge, rest, CV holds, pulses) on a cathode structure."""
-    from fem_assb.materials import load_parameters
     from fem_assb.simulation import run
     from fem_assb.solver.experiment import load_experiment
 
@@ -582,12 +588,12 @@ def run_protocol(file, electrolyte, steps, experiment_file, parameters, separato
                                "--experiment-file FILE")
     experiment = load_experiment(experiment_file) if experiment_file else \
         _experiment(steps)
-    overrides = None
+    overrides = {}
     if petsc_options:
         from fem_assb.solver.options import parse_petsc_options
 
         overrides = {"solver": {"petsc_options": parse_petsc_options(petsc_options)}}
-    params = load_parameters(parameters, overrides)
+    params = _parameters(parameters, assignments, overrides)
     sol = run(_load_cell(file, voxel_size, mesh_unit), experiment, electrolyte=electrolyte,
               params=params, separator_um=separator_um, refine=refine, output=output,
               progress=not as_json, fields_every=fields_every, linear=linear_solver,
@@ -607,6 +613,17 @@ def run_protocol(file, electrolyte, steps, experiment_file, parameters, separato
               f"balance {res.lithium_balance_error:.1e}; {res.steps} time steps, "
               f"{res.wall_time_s:.1f} s")
     _finish_run(res, None if as_json else output, "protocol")
+
+
+def _parameters(path, assignments, overrides: dict):
+    """Built-in parameters, then the --parameters file, then --set, then the options that
+    name one parameter (--transference-number, --petsc-option, ...)."""
+    from fem_assb.materials import load_parameters, parse_assignments
+
+    params = load_parameters(path)
+    if assignments:
+        params = params.updated(parse_assignments(assignments), "--set")
+    return params.updated(overrides) if overrides else params
 
 
 def _finish_run(res, output, what: str) -> None:
@@ -640,6 +657,7 @@ def _check_written(res) -> None:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="TOML study config (instead of or on top of a built-in NAME)")
 @click.option("--quick", is_flag=True, help="the config's coarse [quick] variant")
+@_set_option
 @click.option("-o", "--output", type=click.Path(file_okay=False), required=True,
               help="study directory (results.csv, structures.csv, cases/); re-running "
                    "skips finished cases")
@@ -649,19 +667,21 @@ def _check_written(res) -> None:
               help="stop after this many new cases")
 @click.option("--plot/--no-plot", default=True, show_default=True,
               help="write the figures when done")
-def study(name, config_file, quick, output, jobs, max_cases, plot):
+def study(name, config_file, quick, assignments, output, jobs, max_cases, plot):
     """Run (or resume) a parameter study; under mpiexec every case uses all ranks."""
-    import tomllib
-
+    from fem_assb.materials import default_parameters, parse_assignments
     from fem_assb.studies import load_config, run_study
+    from fem_assb.studies.config import merge_configs, read_config
     from fem_assb.studies.runner import pending_cases
 
     if name is None and config_file is None:
         raise click.UsageError("give a built-in study NAME or --config FILE")
-    if name and config_file:
-        cfg = load_config(name, quick, overrides=tomllib.loads(Path(config_file).read_text()))
-    else:
-        cfg = load_config(name or config_file, quick)
+    overrides = read_config(config_file) if name and config_file else {}
+    if assignments:  # on top of the config's [parameters] table
+        sets = parse_assignments(assignments)
+        default_parameters().updated(sets, "--set")  # unknown keys: named as --set's
+        overrides = merge_configs(overrides, {"parameters": sets})
+    cfg = load_config(name or config_file, quick, overrides=overrides)
     before = len(pending_cases(cfg, Path(output)))
     table = run_study(cfg, output, jobs=jobs, max_cases=max_cases)
     _echo(f"results: {table}")

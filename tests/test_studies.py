@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,6 +143,37 @@ def test_bad_study_config_is_named(tmp_path):
     (tmp_path / "s.toml").write_text('name = "x"\nfamily = "perforated"\nradius = [1]\n')
     with pytest.raises(ParameterError, match="radius"):
         load_config(tmp_path / "s.toml")
+
+
+def test_set_lands_in_the_study_parameters(tmp_path, monkeypatch):
+    """fem-assb study NAME --config FILE --set K=V: the file's [parameters] and --set
+    merge (--set wins), and the case parameters carry both."""
+    from click.testing import CliRunner
+
+    import fem_assb.studies as studies_mod
+    from fem_assb.cli import main
+
+    seen = {}
+
+    def fake_run(cfg, output, **kw):
+        seen["cfg"] = cfg
+        return Path(output) / "results.csv"
+
+    monkeypatch.setattr(studies_mod, "run_study", fake_run)
+    monkeypatch.setattr(runner_mod, "pending_cases", lambda cfg, out: [])
+    (tmp_path / "c.toml").write_text("[parameters.solid_electrolyte]\nconductivity = 0.02\n"
+                                     "density = 1900.0\n")
+    r = CliRunner().invoke(main, ["study", "layered", "--quick", "--config",
+                                  str(tmp_path / "c.toml"), "--set",
+                                  "solid_electrolyte.conductivity=0.5", "--set",
+                                  "cam.alpha=0.4", "-o", str(tmp_path / "s"), "--no-plot"])
+    assert r.exit_code == 0, r.output
+    cfg = seen["cfg"]
+    assert cfg.parameters == {"solid_electrolyte": {"conductivity": 0.5, "density": 1900.0},
+                              "cam": {"alpha": 0.4}}
+    assert cfg.layer_fractions == load_config("layered", quick=True).layer_fractions
+    p = runner_mod._params(cfg, expand(cfg)[0])
+    assert p.solid_electrolyte.conductivity == 0.5 and p.cam.alpha == 0.4
 
 
 @pytest.mark.mpi

@@ -13,10 +13,11 @@ from fem_assb.materials.parameters import (
     Table,
     default_parameters,
     load_parameters,
+    parse_assignments,
 )
 
 __all__ = [
     "ParameterError", "Parameters", "Table", "butler_volmer", "default_parameters",
     "exchange_current_density", "load_parameters", "make_function", "nmc811_ocv_fit",
-    "table_function",
+    "parse_assignments", "table_function",
 ]

@@ -215,6 +215,34 @@ def default_parameters() -> Parameters:
     return _validate(_raw_default(), "built-in parameters")
 
 
+def parse_assignments(items, source: str = "--set") -> dict:
+    """Nested overrides from ``KEY=VALUE`` strings, KEY dotted as in the parameter TOML
+    (``solid_electrolyte.conductivity=0.0233``), VALUE a TOML value (a number, a
+    boolean, a quoted or a bare string, an array or an inline table)."""
+    out: dict = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        path = [part.strip() for part in key.split(".")]
+        if not eq or not all(path) or not text.strip():
+            raise ParameterError(f"{source} '{item}': expected SECTION.NAME=VALUE, e.g. "
+                                 "solid_electrolyte.conductivity=0.0233")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()  # a bare word: a built-in name such as nmc811_table
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ParameterError(f"{source} '{item}': '{part}' is set twice, as a value "
+                                     "and as a table")
+        if isinstance(node.get(path[-1]), dict):
+            raise ParameterError(f"{source} '{item}': '{key.strip()}' is a table; set its "
+                                 "entries one by one")
+        node[path[-1]] = value
+    return out
+
+
 def load_parameters(path: str | Path | None = None, overrides: dict | None = None) -> Parameters:
     """Built-in parameters, updated from a TOML file and/or a dict of overrides."""
     params = default_parameters()

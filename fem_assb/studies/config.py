@@ -93,11 +93,24 @@ def experiment_for(cfg: StudyConfig, current_density_mA_cm2: float):
     return Experiment(steps, source="experiment")
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge_configs(base: dict, over: dict) -> dict:
+    """``over`` merged into a copy of ``base``, table by table."""
     out = copy.deepcopy(base)
     for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = (merge_configs(out[k], v) if isinstance(v, dict)
+                  and isinstance(out.get(k), dict) else v)
     return out
+
+
+def read_config(path: str | Path) -> dict:
+    """The raw table of a study config file (a clear error if missing or not TOML)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"study config file not found: {path}")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ParameterError(f"{path}: not valid TOML ({err})") from err
 
 
 def parse_config(data: dict, source: str, quick: bool = False,
@@ -109,11 +122,11 @@ def parse_config(data: dict, source: str, quick: bool = False,
     overrides = dict(overrides or {})
     over_quick = overrides.pop("quick", {})  # an override file's own [quick] table
     if quick:
-        data = _merge(data, quick_table)
+        data = merge_configs(data, quick_table)
     if overrides:
-        data = _merge(data, overrides)
+        data = merge_configs(data, overrides)
     if quick and over_quick:
-        data = _merge(data, over_quick)
+        data = merge_configs(data, over_quick)
     try:
         cfg = StudyConfig.model_validate(data)
     except ValidationError as err:
@@ -135,11 +148,7 @@ def load_config(name_or_path: str | Path, quick: bool = False,
         text = resources.files("fem_assb.studies").joinpath(f"data/{name_or_path}.toml")
         data, source = tomllib.loads(text.read_text()), f"built-in study '{name_or_path}'"
     elif path.is_file():
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as err:
-            raise ParameterError(f"{path}: not valid TOML ({err})") from err
-        source = str(path)
+        data, source = read_config(path), str(path)
     else:
         raise ParameterError(f"study config '{name_or_path}' is neither a built-in study "
                              f"({', '.join(BUILTIN_STUDIES)}) nor a file")
