@@ -176,6 +176,24 @@ def test_set_lands_in_the_study_parameters(tmp_path, monkeypatch):
     assert p.solid_electrolyte.conductivity == 0.5 and p.cam.alpha == 0.4
 
 
+def test_a_tabulated_parameter_is_replaced_whole():
+    """A {x, y} table over a {x, y, interpolation = "log"} one replaces it: the log of
+    the base does not leak into the new table (whose interpolation is the default,
+    linear), in the merge of study configs as in the parameter set's own merge."""
+    from fem_assb.studies.config import merge_configs
+
+    base = {"parameters": {"cam": {"conductivity": {"x": [0.2, 1.0], "y": [1.0, 1e-4],
+                                                    "interpolation": "log"}}}}
+    over = {"parameters": {"cam": {"conductivity": {"x": [0.2, 1.0], "y": [2.0, 1.0]}}}}
+    merged = merge_configs(base, over)
+    assert merged["parameters"]["cam"]["conductivity"] == {"x": [0.2, 1.0], "y": [2.0, 1.0]}
+    cfg = load_config("layered", quick=True, overrides=merged)
+    p = runner_mod._params(cfg, expand(cfg)[0])
+    assert p.cam.conductivity.interpolation == "linear"
+    assert merge_configs(base, {"parameters": {"cam": {"alpha": 0.4}}})["parameters"]["cam"] \
+        == {**base["parameters"]["cam"], "alpha": 0.4}
+
+
 @pytest.mark.mpi
 def test_study_case_serial_equals_parallel(tmp_path_factory):
     cfg = _tiny("perforated", radii_um=[4], electrolytes=["liquid"],

@@ -94,11 +94,12 @@ def experiment_for(cfg: StudyConfig, current_density_mA_cm2: float):
 
 
 def merge_configs(base: dict, over: dict) -> dict:
-    """``over`` merged into a copy of ``base``, table by table."""
+    """``over`` merged into a copy of ``base``, table by table; a tabulated parameter
+    (``{x, y, interpolation}``) is one value, replaced whole."""
     out = copy.deepcopy(base)
     for k, v in over.items():
-        out[k] = (merge_configs(out[k], v) if isinstance(v, dict)
-                  and isinstance(out.get(k), dict) else v)
+        tables = isinstance(v, dict) and isinstance(out.get(k), dict)
+        out[k] = merge_configs(out[k], v) if tables and not {"x", "y"} <= set(v) else v
     return out
 
 
