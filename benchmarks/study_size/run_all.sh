@@ -8,7 +8,8 @@
 # the rest of the grid. A pass may narrow the config (its current list, or any other
 # list: `run NAME CURRENT 'key = [..]'`); case keys do not depend on the lists, so the
 # passes share one results table, and a study.json already there, the whole sweep's, is
-# put back after a narrowed pass.
+# put back after a narrowed pass. A cause_NAME config (a diagnostic run of item 5) writes
+# to benchmarks/results/study_size/cause/NAME.
 #   usage: bash benchmarks/study_size/run_all.sh
 set -u
 cd "$(dirname "$0")/../.."
@@ -19,10 +20,11 @@ trap 'rm -rf "$tmp"' EXIT
 run() {  # run NAME [CURRENT|-] ['KEY = VALUE' ...]: the sweep NAME, narrowed
   local name=$1 base config=benchmarks/study_size/$1.toml line key
   local out=benchmarks/results/study_size/$1
+  [[ $name == cause_* ]] && out=benchmarks/results/study_size/cause/${name#cause_}
   shift
-  case $name in
+  case ${name#cause_} in
     perforated_*) base=perforated ;;
-    transference_*) base=transference ;;
+    *transference*) base=transference ;;
     layered_*) base=layered ;;
   esac
   if [ $# -gt 0 ]; then
@@ -52,6 +54,8 @@ run layered_assb 6 "layer_fractions = [0.0, 0.5, 0.8, 0.9]"
 run layered_assb 4 "layer_fractions = [0.0, 0.5, 0.8, 0.9]"
 run perforated_assb 1 "radii_um = [0, 16, 36]"
 run perforated_lib 1 "radii_um = [0, 16, 36]"
+# item 5: where the LIB t+ trend differs, its cause (cause_*.toml -> results in cause/)
+run cause_lib_transference_nyman
 # the rest of the grid
 run transference_lib
 run perforated_lib 8
