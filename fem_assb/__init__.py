@@ -28,7 +28,7 @@ _ENTRY_POINTS = {
     "save_structure": "fem_assb.structure",
     "default_parameters": "fem_assb.materials", "load_parameters": "fem_assb.materials",
     "discharge": "fem_assb.simulation", "Simulation": "fem_assb.simulation",
-    "Experiment": "fem_assb.solver.experiment",
+    "Experiment": "fem_assb.protocol.experiment",
     "effective_conductivity": "fem_assb.analysis.conductivity",
     "load_config": "fem_assb.studies", "run_study": "fem_assb.studies",
 }

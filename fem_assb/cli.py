@@ -510,7 +510,7 @@ def discharge(file, electrolyte, current_density, cutoff, parameters, assignment
     if transference_number is not None:
         overrides["liquid_electrolyte"] = {"transference_number": transference_number}
     if petsc_options:
-        from fem_assb.solver.options import parse_petsc_options
+        from fem_assb.numerics.options import parse_petsc_options
 
         overrides["solver"] = {"petsc_options": parse_petsc_options(petsc_options)}
     params = _parameters(parameters, assignments, overrides)
@@ -580,8 +580,8 @@ def run_protocol(file, electrolyte, steps, experiment_file, parameters, assignme
                  interface, voxel_size, mesh_unit, output, fields_every, linear_solver,
                  petsc_options, checkpoint_minutes, resume, as_json):
     """Run a protocol (discharge, charge, rest, CV holds, pulses) on a cathode structure."""
+    from fem_assb.protocol.experiment import load_experiment
     from fem_assb.simulation import run
-    from fem_assb.solver.experiment import load_experiment
 
     if bool(steps) == bool(experiment_file):
         raise click.UsageError("give the protocol as --experiment STEP (repeatable) or "
@@ -590,7 +590,7 @@ def run_protocol(file, electrolyte, steps, experiment_file, parameters, assignme
         _experiment(steps)
     overrides = {}
     if petsc_options:
-        from fem_assb.solver.options import parse_petsc_options
+        from fem_assb.numerics.options import parse_petsc_options
 
         overrides = {"solver": {"petsc_options": parse_petsc_options(petsc_options)}}
     params = _parameters(parameters, assignments, overrides)
@@ -637,7 +637,7 @@ def _finish_run(res, output, what: str) -> None:
 
 
 def _experiment(steps):
-    from fem_assb.solver.experiment import Experiment
+    from fem_assb.protocol.experiment import Experiment
 
     return Experiment(list(steps), source="--experiment")
 

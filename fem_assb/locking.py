@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
-import inspect
 import os
 from pathlib import Path
 
@@ -57,17 +55,3 @@ def locked_output(directory, comm=None):
         if fh is not None:
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
-
-
-def one_run_per_output(func):
-    """Run ``func`` holding the lock of its ``output`` argument (with its ``comm``)."""
-    sig = inspect.signature(func)
-
-    @functools.wraps(func)
-    def locked(*args, **kwargs):
-        bound = sig.bind(*args, **kwargs)
-        bound.apply_defaults()
-        with locked_output(bound.arguments["output"], bound.arguments["comm"]):
-            return func(*args, **kwargs)
-
-    return locked

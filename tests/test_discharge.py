@@ -8,7 +8,7 @@ from spm_reference import slab_voltage
 from fem_assb._dolfinx import MPI
 from fem_assb.materials import default_parameters
 from fem_assb.simulation import discharge
-from fem_assb.solver.discharge import DischargeError, StepControl
+from fem_assb.protocol.discharge import DischargeError, StepControl
 from fem_assb.structure import CAM, ELECTROLYTE, StructureError, VoxelStructure
 
 FAST = {"cam": {"diffusivity_solid": 1e-14, "conductivity": 1e2},

@@ -14,7 +14,7 @@ from fem_assb.mesh import build_mesh, tags
 from fem_assb.mesh.gmsh_shapes import particle_cell
 from fem_assb.mesh.imported import MeshImportError, read_mesh
 from fem_assb.simulation import Simulation
-from fem_assb.solver.control import StepControl
+from fem_assb.protocol.control import StepControl
 from fem_assb.structure import CAM, assemble_cell
 
 FAST = {"cam": {"diffusivity_solid": 1e-14, "conductivity": 1e2},

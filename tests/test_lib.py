@@ -10,7 +10,7 @@ from fem_assb._dolfinx import MPI
 from fem_assb.materials import default_parameters
 from fem_assb.materials.electrolyte import electrolyte_function
 from fem_assb.simulation import discharge
-from fem_assb.solver.discharge import DischargeError, StepControl
+from fem_assb.protocol.discharge import DischargeError, StepControl
 from fem_assb.structure import CAM, ELECTROLYTE, VoxelStructure, homogeneous
 
 

@@ -15,9 +15,9 @@ import fem_assb
 from fem_assb._dolfinx import MPI
 from fem_assb.constants import MA_PER_CM2, MAH_PER_CM2
 from fem_assb.materials import default_parameters, make_function
-from fem_assb.solver.control import StepControl, StepController
-from fem_assb.solver.events import Limit, chord_crossing, step_limits
-from fem_assb.solver.experiment import Experiment, ExperimentError, Step, load_experiment
+from fem_assb.protocol.control import StepControl, StepController
+from fem_assb.protocol.events import Limit, chord_crossing, step_limits
+from fem_assb.protocol.experiment import Experiment, ExperimentError, Step, load_experiment
 from fem_assb.structure import CAM, VoxelStructure
 
 FAST = {"cam": {"diffusivity_solid": 1e-14, "conductivity": 1e2},

@@ -17,7 +17,7 @@ from fem_assb.materials import default_parameters
 from fem_assb.mesh import build_mesh, tags
 from fem_assb.mesh.smoothing import MIN_QUALITY, refine_smooth, vertex_displacement
 from fem_assb.simulation import discharge
-from fem_assb.solver.control import StepControl
+from fem_assb.protocol.control import StepControl
 from fem_assb.structure import (
     CAM,
     ELECTROLYTE,

@@ -14,10 +14,10 @@ from fem_assb.mesh import build_mesh
 from fem_assb.physics import LiquidCellModel, SolidCellModel, cell_domains
 from fem_assb.physics.domains import ANODE, COLLECTOR
 from fem_assb.simulation import discharge
-from fem_assb.solver.control import StepControl, StepController
-from fem_assb.solver.discharge import DischargeError, _convergence_test
-from fem_assb.solver.options import discharge_snes_options, parse_petsc_options
-from fem_assb.solver.problem import CoupledProblem
+from fem_assb.protocol.control import StepControl, StepController
+from fem_assb.protocol.discharge import DischargeError, _convergence_test
+from fem_assb.numerics.options import discharge_snes_options, parse_petsc_options
+from fem_assb.numerics.problem import CoupledProblem
 from fem_assb.structure import assemble_cell, to_solid_electrolyte
 from fem_assb.structure.phases import CAM
 
@@ -285,7 +285,7 @@ def test_restart_equals_uninterrupted(assb, error_controlled, tmp_path):
     t_end, q_end, v_end = map(float, rows[-1].split(",")[:3])
     assert q_end == pytest.approx(res.capacity_mAh_cm2, rel=1e-12) and v_end == 3.0
     # another current: the checkpoint is refused, naming what differs
-    from fem_assb.solver.state import CheckpointError
+    from fem_assb.protocol.state import CheckpointError
 
     with pytest.raises(CheckpointError, match="current"):
         discharge(assb, 4.0, output=out, resume=True, **KW)
@@ -336,7 +336,7 @@ def test_solver_settings_are_data(tmp_path):
 
 
 def test_memory_guard_refuses_oversized_run(assb, monkeypatch):
-    from fem_assb.solver import resources
+    from fem_assb.protocol import resources
 
     monkeypatch.setattr(resources, "available_memory_bytes", lambda comm: 50 * 2**20)
     with pytest.raises(DischargeError) as info:
@@ -346,7 +346,7 @@ def test_memory_guard_refuses_oversized_run(assb, monkeypatch):
 
 
 def test_memory_estimate_is_reported():
-    from fem_assb.solver.resources import estimate
+    from fem_assb.protocol.resources import estimate
 
     # covers the measured peaks of the study-size runs (4.7e5 voxels, 2 ranks; ASSB 2.78
     # GiB, 1.421 GiB on the larger rank; LIB 3.94 GiB, 2.004; benchmarks/results/

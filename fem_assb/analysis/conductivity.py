@@ -42,7 +42,7 @@ from fem_assb.analysis.finite_volume import ALIGN, fv_relative_conductivity
 from fem_assb.analysis.percolation import PercolationError, percolating_slab
 from fem_assb.mesh import INTERFACES, build_mesh, refine_labels, tags
 from fem_assb.mesh.voxel_mesh import slab_bounds
-from fem_assb.solver import linear_solver_options, unique_prefix
+from fem_assb.numerics import linear_solver_options, unique_prefix
 from fem_assb.structure.phases import CBD, PHASE_NAMES, SEPARATOR, phase_ids
 from fem_assb.structure.voxels import StructureError, VoxelStructure
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from fem_assb._dolfinx import MPI, PETSc
-from fem_assb.solver.options import unique_prefix
+from fem_assb.numerics.options import unique_prefix
 
 # the column order of a row in the C-ordered global numbering: -x, -y, -z, self, +z, +y, +x
 _OFFSETS = ((-1, 0, 0), (0, -1, 0), (0, 0, -1), None, (0, 0, 1), (0, 1, 0), (1, 0, 0))

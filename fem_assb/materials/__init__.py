@@ -7,6 +7,7 @@ from fem_assb.materials.functions import (
     nmc811_ocv_fit,
     table_function,
 )
+from fem_assb.materials.mass import structure_capacity, structure_capacity_mAh_cm2
 from fem_assb.materials.parameters import (
     ParameterError,
     Parameters,
@@ -19,5 +20,5 @@ from fem_assb.materials.parameters import (
 __all__ = [
     "ParameterError", "Parameters", "Table", "butler_volmer", "default_parameters",
     "exchange_current_density", "load_parameters", "make_function", "nmc811_ocv_fit",
-    "parse_assignments", "table_function",
+    "parse_assignments", "structure_capacity", "structure_capacity_mAh_cm2", "table_function",
 ]

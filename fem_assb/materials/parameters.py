@@ -141,7 +141,7 @@ class Collector(_Strict):
 
 
 class Solver(_Strict):
-    """Solver settings as data (the ``[solver]`` table); see ``fem_assb.solver.options``."""
+    """Solver settings as data (the ``[solver]`` table); see ``fem_assb.numerics.options``."""
 
     linear: Literal["auto", "direct", "iterative"] = "auto"
     direct_dof_limit: int = Field(200_000, gt=0)  # 'auto': MUMPS up to this many unknowns
@@ -149,7 +149,7 @@ class Solver(_Strict):
     newton_atol: float = Field(1e-9, gt=0, lt=1)  # ‖F‖ in units of the applied current
     newton_rtol: float = Field(1e-10, gt=0, lt=1)
     # correct each Newton direction by a local solve of the interface c_s rows
-    # (``fem_assb.solver.elimination``): 2-4x fewer Newton iterations once surfaces saturate
+    # (``fem_assb.numerics.elimination``): 2-4x fewer Newton iterations once surfaces saturate
     interface_elimination: bool = True
     petsc_options: dict[str, str | int | float | bool] = {}  # passed to the SNES prefix
 

@@ -33,9 +33,11 @@ import ufl
 from fem_assb._dolfinx import MPI, dolfinx, fem
 from fem_assb.constants import FARADAY, GAS_CONSTANT
 from fem_assb.materials import Parameters, butler_volmer, make_function
+from fem_assb.physics.contract import Inventory
 from fem_assb.physics.domains import ANODE, COLLECTOR, CellDomains
 from fem_assb.physics.interface import NodalInterface
 from fem_assb.physics.nodal import NodalTerm, VoltageHold
+from fem_assb.protocol.events import StopReason, ThresholdEvent
 from fem_assb.structure.phases import CAM
 
 
@@ -65,8 +67,10 @@ def film_overpotential(delta, i0, temperature: float, r_film: float, alpha: floa
 class CellModel:
     """Base of the ASSB and LIB models: CAM unknowns, collector, voltage, state.
 
-    Subclasses set ``electrolyte_unknowns`` (functions on the electrolyte submesh, after
-    V in the block order) and ``anode_arguments`` (unknown indices, Φ_e last), implement
+    Implements ``fem_assb.physics.contract.CellModel``. Unknowns are addressed by name
+    (``fields``; ``unknown(name)``). Subclasses set ``electrolyte_unknowns`` (functions
+    on the electrolyte submesh, after V in the block order) and ``anode_arguments``
+    (unknown names, Φ_e last), implement
     ``exchange_current``, ``electrolyte_residuals`` and ``anode_current_density``, and
     may add diagnostics.
     """
@@ -121,9 +125,14 @@ class CellModel:
 
     def interface_current(self):
         """UFL expression of i on Γ ('+' = CAM side, '−' = electrolyte side)."""
-        c_e = self.c_e("-") if hasattr(self, "c_e") else None
+        c_e = self.interface_electrolyte_concentration()
         return self.interface_current_density(self.c("+"), self.phi_s("+") + self.v_ref,
                                               self.phi_e("-"), c_e)
+
+    def interface_electrolyte_concentration(self):
+        """c_e on the interface's electrolyte side (UFL), or None where the electrolyte's
+        concentration is fixed (the solid electrolyte)."""
+        return None
 
     def interface_integral(self, integrand_of_i):
         """Σ_k w_k ∫_Γk g(i) dS with vertex quadrature, as a UFL form (the residuals
@@ -171,18 +180,19 @@ class CellModel:
         self.interface = NodalInterface(self)
         A, A_coll = d.cross_section, d.collector_area
         self.collector = NodalTerm(
-            self, [(d.boundary_entities[COLLECTOR], 1.0)], args=(1, 2), rows={1: 1.0, 2: 1.0},
+            self, [(d.boundary_entities[COLLECTOR], 1.0)], args=("phi_s", "V"),
+            rows={"phi_s": 1.0, "V": 1.0},
             function=lambda phi, v: G * (phi - v),  # j_coll (A/m²), both relative to v_ref
-            sources={2: lambda: -float(self.current.value) * A / A_coll})
+            sources={"V": lambda: -float(self.current.value) * A / A_coll})
         self.anode = None if p.anode.kinetics == "ideal" else NodalTerm(
             self, [(d.boundary_entities[ANODE], 1.0)], args=self.anode_arguments,
             rows={self.anode_arguments[-1]: -1.0}, function=self.anode_current_density)
         # a constant-voltage hold replaces F_V (the collector's current balance) by
         # G A_coll (V − V_set) = 0
-        self.voltage_hold = VoltageHold(self, 2, G * A_coll)
+        self.voltage_hold = VoltageHold(self, "V", G * A_coll)
         self.nodal_terms = [t for t in (self.interface, self.collector, self.anode,
                                         self.voltage_hold) if t]
-        self.diagnostics = {"lithium_mol": fem.form(c * cam, entity_maps=em)}
+        self.lithium_form = fem.form(c * cam, entity_maps=em)
 
     # -- operation --------------------------------------------------------------------
     def set_current(self, current_density: float) -> None:
@@ -190,18 +200,20 @@ class CellModel:
         charge, 0 open circuit): F_V balances the collector current against it."""
         self.current_density = float(current_density)
         self.current.value = self.current_density
-        self.collector.rows[2] = 1.0
+        self.collector.rows[self.fields.index("V")] = 1.0
         self.voltage_hold.target = None
 
     def hold_voltage(self, volts: float) -> None:
         """Potentiostatic operation: the cell voltage is held at ``volts`` (V) and the
         current (``cell_current``) follows."""
-        self.collector.rows[2] = 0.0
+        self.collector.rows[self.fields.index("V")] = 0.0
         self.voltage_hold.target = float(volts)
 
-    @property
-    def voltage_held(self) -> bool:
-        return self.voltage_hold.target is not None
+    def ocv_window(self) -> tuple[float, float]:
+        """(lowest, highest) open-circuit voltage of the CAM (V), at x = 1 and x = 0
+        (within 1e-6)."""
+        u = self.ocv(np.array([1.0 - 1e-6, 1e-6]))
+        return float(u[0]), float(u[1])
 
     def cell_current(self) -> float:
         """The current density through the collector (A/m² of cross-section, > 0 on
@@ -294,15 +306,43 @@ class CellModel:
         """Φ_s (V) as a UFL expression on the electron-conducting submesh."""
         return self.phi_s + self.v_ref
 
-    def integral(self, name: str) -> float:
-        """A diagnostic integral summed over ranks: 'interface_current_A' (∫_Γ w i dS),
-        'collector_current_A', 'lithium_mol' (+ 'salt_mol' in the LIB)."""
-        if name == "interface_current_A":
-            return self.interface.total_current()
-        if name == "collector_current_A":
-            return self.collector.total()
-        val = fem.assemble_scalar(self.diagnostics[name])
-        return self.doms.mesh.comm.allreduce(val, op=MPI.SUM)
+    def unknown(self, name: str):
+        """The unknown ``name`` (one of ``fields``)."""
+        return self.unknowns[self.fields.index(name)]
+
+    @property
+    def comm(self):
+        return self.doms.mesh.comm
+
+    @property
+    def cross_section(self) -> float:
+        return self.doms.cross_section
+
+    def assembled(self, form) -> float:
+        """A scalar form summed over ranks."""
+        return self.doms.mesh.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
+
+    def interface_current_total(self) -> float:
+        """∫_Γ w i dS (A), summed over ranks."""
+        return self.interface.total_current()
+
+    def inventory(self) -> Inventory:
+        return Inventory(lithium_mol=self.assembled(self.lithium_form))
+
+    def error_field(self) -> tuple[str, float]:
+        return "c", self.params.cam.c_max
+
+    def stop_events(self, control) -> list:
+        """CAM saturated on discharge (c_s beyond (1 + overfill) c_max anywhere: one
+        saturated surface is no stop, the current moves elsewhere; beyond it the model
+        has left its range) and CAM exhausted on charge (c_s below ``exhausted`` c_max
+        somewhere: the voltage would climb without bound)."""
+        c_max = self.params.cam.c_max
+        return [ThresholdEvent(StopReason.CAM_SATURATED, lambda: self.maximum(self.c),
+                               (1.0 + control.overfill) * c_max, above=True, direction=1),
+                ThresholdEvent(StopReason.CAM_EXHAUSTED, lambda: self.minimum(self.c),
+                               control.exhausted * c_max, above=False, direction=-1,
+                               warning="the CAM is empty at its surface: min c_s/c_max")]
 
     def collector_dof_count(self) -> int:
         """Global number of Φ_s unknowns on the collector: the cell voltage V's couplings

@@ -23,7 +23,7 @@ class NodalInterface(NodalTerm):
 
     The model provides ``interface_arguments`` (indices of the unknowns the current
     depends on, in the order of ``model.interface_current_density``'s arguments),
-    ``interface_rows`` ({unknown index: ±1}, the sign of W i in its residual),
+    ``interface_rows`` ({unknown name: ±1}, the sign of W i in its residual),
     ``interface_current_density(*values)`` (numpy) and ``interface_weights()``.
     """
 
@@ -36,13 +36,9 @@ class NodalInterface(NodalTerm):
     def values(self) -> list:
         """Nodal values of the current's arguments (Φ_s absolute, V)."""
         vals = super().values()
-        j = self.args.index(1)
+        j = self.args.index(self.model.fields.index("phi_s"))
         vals[j] = vals[j] + float(self.model.v_ref.value)
         return vals
-
-    def current(self):
-        """Interface current density i (A/m²) at the local interface vertices."""
-        return self.evaluate()
 
     def current_and_derivatives(self):
         """(i, [∂i/∂u_k for each argument]) at the interface vertices (complex step)."""

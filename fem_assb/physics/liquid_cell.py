@@ -33,6 +33,7 @@ from fem_assb.constants import FARADAY, GAS_CONSTANT
 from fem_assb.materials import Parameters, butler_volmer, exchange_current_density, make_function
 from fem_assb.materials.electrolyte import C_MIN, electrolyte_function
 from fem_assb.physics.cell_model import CellModel
+from fem_assb.physics.contract import Inventory
 from fem_assb.physics.domains import (
     ELECTROLYTE_PHASES,
     IF_CBD,
@@ -40,6 +41,7 @@ from fem_assb.physics.domains import (
     IF_SEPARATOR,
     CellDomains,
 )
+from fem_assb.protocol.events import StopReason, ThresholdEvent
 from fem_assb.structure.phases import CAM, CBD, ELECTROLYTE, SEPARATOR
 
 
@@ -56,8 +58,8 @@ class LiquidCellModel(CellModel):
     fields = ("c", "phi_s", "V", "c_e", "phi_e")
     splits = {"c": (0,), "phi_s": (1, 2), "c_e": (3,), "phi_e": (4,)}
     # the interface current's arguments (c_s, Φ_s, Φ_e, c_e) and the signs of W i
-    interface_arguments = (0, 1, 4, 3)
-    interface_rows = {0: 1.0, 1: 1.0, 4: -1.0}
+    interface_arguments = ("c", "phi_s", "phi_e", "c_e")
+    interface_rows = {"c": 1.0, "phi_s": 1.0, "phi_e": -1.0}
 
     def __init__(self, doms: CellDomains, params: Parameters, current_density: float):
         super().__init__(doms, params, current_density)
@@ -80,7 +82,7 @@ class LiquidCellModel(CellModel):
         diff_s = make_function(p.cam.diffusivity_liquid, "cam.diffusivity_liquid")
         self._build_forms(diff_s, {CAM: self.sigma_s, CBD: p.cbd.electronic_conductivity})
         dx, em = doms.dx, doms.entity_maps
-        self.diagnostics["salt_mol"] = fem.form(
+        self.salt_form = fem.form(
             sum(eps * self.c_e * dx(r) for r, (eps, _) in self.regions.items()), entity_maps=em)
 
     def interface_weights(self) -> dict:
@@ -96,7 +98,7 @@ class LiquidCellModel(CellModel):
         return exchange_current_density(p.cam.k_liquid, _clamped(c_e), c_s, p.cam.c_max,
                                         p.cam.alpha)
 
-    anode_arguments = (3, 4)  # c_e, Φ_e
+    anode_arguments = ("c_e", "phi_e")
 
     def anode_current_density(self, c_e, phi_e):
         """Anodic current density at the Li metal anode (A/m²) from c_e (mol/m³, clamped
@@ -135,6 +137,23 @@ class LiquidCellModel(CellModel):
                              "Butler–Volmer kinetics at the Li anode")
         assert set(self.regions) == set(ELECTROLYTE_PHASES)
         return [F_ce, F_pe]
+
+    def interface_electrolyte_concentration(self):
+        return self.c_e("-")
+
+    # -- balances and stops -------------------------------------------------------------
+    def inventory(self) -> Inventory:
+        return Inventory(lithium_mol=self.assembled(self.lithium_form),
+                         salt_mol=self.assembled(self.salt_form),
+                         min_electrolyte_concentration=self.minimum(self.c_e))
+
+    def stop_events(self, control) -> list:
+        """The CAM's stops and electrolyte depletion (min c_e below ``depletion`` c_e0)."""
+        c0 = self.params.liquid_electrolyte.initial_concentration
+        return [*super().stop_events(control),
+                ThresholdEvent(StopReason.ELECTROLYTE_DEPLETED, lambda: self.minimum(self.c_e),
+                               control.depletion * c0, above=False,
+                               warning="the electrolyte is depleted: min c_e (mol/m³)")]
 
     # -- state ------------------------------------------------------------------------
     def set_rest_state(self) -> float:

@@ -84,10 +84,11 @@ class NodalTerm:
         model: the cell model (``doms``, ``unknowns``, ``bcs``).
         facets: [(entity rows (n, 2) or (n, 4): exterior (cell, local facet) or interior
             (cell+, facet+, cell−, facet−), weight w of those facets)].
-        args: indices of the unknowns f depends on, in the order of f's arguments.
-        rows: {unknown index: sign}: the rows that receive sign · W_k f(u_k).
+        args: names of the unknowns f depends on (``model.fields``), in the order of
+            f's arguments (held as block indices in ``self.args``).
+        rows: {unknown name: sign}: the rows that receive sign · W_k f(u_k).
         function: f(*nodal values) (numpy, complex too), per unit area.
-        sources: {unknown index: g() -> float}: a constant per unit area added to f in
+        sources: {unknown name: g() -> float}: a constant per unit area added to f in
             that unknown's rows (no derivative), read at each assembly.
     """
 
@@ -96,9 +97,10 @@ class NodalTerm:
         doms = model.doms
         msh = doms.mesh
         self.model = model
-        self.args = list(args)
-        self.rows = dict(rows)
-        self.sources = dict(sources or {})
+        index = model.fields.index
+        self.args = [index(a) for a in args]
+        self.rows = {index(k): sign for k, sign in rows.items()}
+        self.sources = {index(k): g for k, g in (sources or {}).items()}
         self.function = function
         spaces = [model.unknowns[k].function_space for k in self.args]
         dof_cols, weights = [], []
@@ -217,10 +219,10 @@ class VoltageHold:
     row becomes ``scale`` · (V − target) = 0 (A, with ``scale`` in S), added by the rank
     that owns V. The caller takes the collector's current balance off that row."""
 
-    def __init__(self, model, index: int, scale: float):
-        self.model, self.index, self.scale = model, index, float(scale)
+    def __init__(self, model, name: str, scale: float):
+        self.model, self.index, self.scale = model, model.fields.index(name), float(scale)
         self.target: float | None = None
-        imap = model.unknowns[index].function_space.dofmap.index_map
+        imap = model.unknowns[self.index].function_space.dofmap.index_map
         self.owner = imap.size_local == 1
 
     def _offset(self) -> float:

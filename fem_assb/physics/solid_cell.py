@@ -42,8 +42,8 @@ class SolidCellModel(CellModel):
     # field-split groups (iterative solver): V is stiffly tied to Φ_s at the collector
     splits = {"c": (0,), "phi_s": (1, 2), "phi_e": (3,)}
     # the interface current's arguments (c_s, Φ_s, Φ_e) and the signs of W i per residual
-    interface_arguments = (0, 1, 3)
-    interface_rows = {0: 1.0, 1: 1.0, 3: -1.0}
+    interface_arguments = ("c", "phi_s", "phi_e")
+    interface_rows = {"c": 1.0, "phi_s": 1.0, "phi_e": -1.0}
     # unknown fields per voxel of each phase (c_s, Φ_s on CAM; Φ_e on the SE): the
     # x-slabs of a parallel mesh balance this work, not the voxel count
     phase_weights = {CAM: 2.0, ELECTROLYTE: 1.0, SEPARATOR: 1.0}
@@ -64,7 +64,7 @@ class SolidCellModel(CellModel):
         return exchange_current_density(p.cam.k_solid, p.solid_electrolyte.li_concentration,
                                         c_s, p.cam.c_max, p.cam.alpha)
 
-    anode_arguments = (3,)  # Φ_e
+    anode_arguments = ("phi_e",)
 
     def anode_current_density(self, phi_e):
         """Anodic current density at the Li metal anode (A/m²) from Φ_e (V); numpy

@@ -5,24 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 from fem_assb.constants import UM
-from fem_assb.structure.modify import to_solid_electrolyte
 from fem_assb.structure.phases import CAM, SEPARATOR
 from fem_assb.structure.voxels import MAX_VOXELS, StructureError, VoxelStructure
 
-ELECTROLYTES = ("solid", "liquid")
 
-
-def assemble_cell(cathode: VoxelStructure, separator_um: float = 25.0,
-                  electrolyte: str = "solid") -> VoxelStructure:
-    """Put a separator (label 4) in front of the cathode.
+def assemble_cell(cathode: VoxelStructure, separator_um: float = 25.0) -> VoxelStructure:
+    """Put a separator (label 4) in front of the cathode: pure geometry.
 
     The planar Li anode is the face x = 0 of the result, the current collector the face
-    x = Lx. With ``electrolyte='solid'`` CBD voxels become solid electrolyte and the
-    separator is dense SE; with ``'liquid'`` it is a homogenised porous separator.
+    x = Lx. What the phases are (a dense SE separator, or a homogenised porous one; CBD
+    as electrolyte or as porous binder) is the chemistry's
+    (``fem_assb.physics.chemistry.Chemistry.virtual_cell``).
     ``metadata['separator_voxels']`` gives the separator thickness in voxels.
     """
-    if electrolyte not in ELECTROLYTES:
-        raise StructureError(f"electrolyte must be one of {ELECTROLYTES}, got '{electrolyte}'")
     if not np.isfinite(separator_um) or separator_um < 0:
         raise StructureError(f"separator thickness must be a finite length >= 0 µm, "
                              f"got {separator_um}")
@@ -31,8 +26,6 @@ def assemble_cell(cathode: VoxelStructure, separator_um: float = 25.0,
     cathode.require_phases("cam")
     if not np.any(cathode.labels[-1] == CAM):
         raise StructureError("no CAM voxel touches the current collector face (x = Lx)")
-    if electrolyte == "solid":
-        cathode = to_solid_electrolyte(cathode)
     n_sep = int(round(separator_um * UM / cathode.voxel_size))
     if separator_um > 0 and n_sep == 0:
         n_sep = 1
@@ -43,5 +36,5 @@ def assemble_cell(cathode: VoxelStructure, separator_um: float = 25.0,
             "the voxel size, in m, and the separator thickness, in µm)")
     sep = np.full((n_sep,) + cathode.shape[1:], SEPARATOR, dtype=np.uint8)
     labels = np.concatenate([sep, cathode.labels], axis=0)
-    return cathode.copy(labels, cell=True, electrolyte=electrolyte, separator_voxels=n_sep,
+    return cathode.copy(labels, cell=True, separator_voxels=n_sep,
                         separator_um=n_sep * cathode.voxel_size / UM)

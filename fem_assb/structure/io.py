@@ -158,7 +158,11 @@ def save_structure(structure: VoxelStructure, path) -> Path:
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix in ("", ".npz"):
-        return structure.save(path)
+        path = path.with_suffix(".npz")
+        np.savez_compressed(path, labels=structure.labels,
+                            voxel_size=np.float64(structure.voxel_size),
+                            metadata=np.array(json.dumps(structure.metadata, default=str)))
+        return path
     if suffix == ".npy":
         np.save(path, structure.labels)
     elif suffix in (".tif", ".tiff"):

@@ -62,7 +62,7 @@ def to_solid_electrolyte(structure: VoxelStructure) -> VoxelStructure:
     """LIB -> ASSB: every CBD voxel becomes solid electrolyte (binder-free cathode)."""
     labels = structure.labels.copy()
     labels[labels == CBD] = ELECTROLYTE
-    return structure.copy(labels, electrolyte="solid")
+    return structure.copy(labels, cbd_converted=True)
 
 
 def layer_thicknesses(n: int, fractions: Sequence[float]) -> list[int]:

@@ -51,13 +51,14 @@ class ConductionPaths:
         return out
 
 
-def conduction_paths(cell, electrolyte: str) -> ConductionPaths:
-    """Conduction paths of a virtual cell (``assemble_cell``) with a 'solid' or 'liquid'
-    electrolyte (CBD conducts electrons and, through its pores, ions in the LIB)."""
+def conduction_paths(cell, porous_cbd: bool) -> ConductionPaths:
+    """Conduction paths of a virtual cell (``assemble_cell``). With ``porous_cbd`` (the
+    LIB) the CBD conducts electrons and, through its pores, ions; without it (the ASSB)
+    there is no CBD (it became solid electrolyte)."""
     lab = cell.labels
     cam = lab == CAM
-    electronic = cam | (lab == CBD) if electrolyte == "liquid" else cam
-    ionic = np.isin(lab, (ELECTROLYTE, SEPARATOR) + ((CBD,) if electrolyte == "liquid" else ()))
+    electronic = cam | (lab == CBD) if porous_cbd else cam
+    ionic = np.isin(lab, (ELECTROLYTE, SEPARATOR) + ((CBD,) if porous_cbd else ()))
     to_collector = _touching(electronic, -1) & cam
     to_anode = _touching(ionic, 0)
     # CAM that touches (across a face) an ion conductor reaching the anode

@@ -7,14 +7,11 @@ current collector; y/z faces are symmetry planes. Voxels are cubes of edge
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from fem_assb.constants import MAH_PER_CM2
-from fem_assb.structure.phases import CAM, PHASE_NAMES, phase_id
+from fem_assb.structure.phases import PHASE_NAMES, phase_id
 
 # the largest label image fem_assb makes or meshes (2^31 - 1: 32-bit cell indices)
 MAX_VOXELS = 2**31 - 1
@@ -129,23 +126,9 @@ class VoxelStructure:
             where = source or self.metadata.get("source", "structure")
             raise StructureError(f"{where}: phase(s) {', '.join(missing)} absent (no voxel)")
 
-    def theoretical_capacity(self, params: dict | None = None) -> float:
-        """Theoretical areal capacity in C/m²: V_CAM · c_max · (1 − x0) · F / area."""
-        if params is None:
-            from fem_assb.materials import default_parameters
-
-            params = default_parameters()
-        from fem_assb.materials.mass import theoretical_capacity
-
-        v_cam = np.count_nonzero(self.labels == CAM) * self.voxel_size**3
-        return theoretical_capacity(v_cam, self.cross_section_area, params)
-
-    def theoretical_capacity_mAh_cm2(self, params: dict | None = None) -> float:
-        """Theoretical areal capacity in mAh/cm²."""
-        return self.theoretical_capacity(params) / MAH_PER_CM2
-
-    def summary(self, params: dict | None = None) -> dict:
-        """Sizes, fractions and theoretical capacity as a JSON-ready dict (user units)."""
+    def summary(self) -> dict:
+        """Sizes and fractions as a JSON-ready dict (user units); the theoretical
+        capacity is the materials' (``fem_assb.materials.structure_capacity_mAh_cm2``)."""
         lx, ly, lz = self.lengths
         return {
             "shape": list(self.shape),
@@ -153,27 +136,8 @@ class VoxelStructure:
             "voxel_size_um": self.voxel_size * 1e6,
             "size_um": [lx * 1e6, ly * 1e6, lz * 1e6],
             "volume_fractions": {k: round(v, 6) for k, v in self.volume_fractions().items()},
-            "theoretical_capacity_mAh_cm2": self.theoretical_capacity_mAh_cm2(params),
             "metadata": self.metadata,
         }
-
-    # -- files ----------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write the native ``.npz`` file (labels, voxel_size in m, JSON metadata)."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_suffix(".npz")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, labels=self.labels, voxel_size=np.float64(self.voxel_size),
-                            metadata=np.array(json.dumps(self.metadata, default=str)))
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path, voxel_size: float | None = None) -> VoxelStructure:
-        """Read any supported file (see ``fem_assb.structure.io.load_structure``)."""
-        from fem_assb.structure.io import load_structure
-
-        return load_structure(path, voxel_size=voxel_size)
 
     def copy(self, labels: np.ndarray | None = None, **metadata) -> VoxelStructure:
         """A new structure with the same voxel size, new labels and updated metadata."""

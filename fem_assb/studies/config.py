@@ -58,7 +58,7 @@ class StudyConfig(_Strict):
     refine: int = Field(1, ge=1)
     cutoff_V: float | None = None
     # a protocol per case instead of one discharge to the cut-off: steps as strings or
-    # tables (``fem_assb.solver.experiment``); '{current}' in a step string becomes the
+    # tables (``fem_assb.protocol.experiment``); '{current}' in a step string becomes the
     # case's current density in mA/cm², e.g. "Discharge at {current} mA/cm2 until 3.0 V"
     experiment: list = []
     parameters: dict = {}  # overrides of the built-in parameter set (nested tables)
@@ -86,7 +86,7 @@ class StudyConfig(_Strict):
 
 def experiment_for(cfg: StudyConfig, current_density_mA_cm2: float):
     """The config's experiment for one current density ('{current}' substituted)."""
-    from fem_assb.solver.experiment import Experiment
+    from fem_assb.protocol.experiment import Experiment
 
     steps = [s.replace("{current}", f"{current_density_mA_cm2:g}") if isinstance(s, str)
              else s for s in cfg.experiment]

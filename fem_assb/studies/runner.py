@@ -165,8 +165,8 @@ def run_case(cfg: StudyConfig, case: Case, out: Path, comm, control=None) -> dic
     again); the checkpoint is removed once the case has finished."""
     import shutil
 
+    from fem_assb.protocol.state import CheckpointError
     from fem_assb.simulation import discharge
-    from fem_assb.solver.state import CheckpointError
 
     case_dir = out / "cases" / case.id
     ck_dir = case_dir / "checkpoint"

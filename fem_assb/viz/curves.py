@@ -7,7 +7,7 @@ from pathlib import Path
 
 def plot_discharge(results: dict, path, title: str | None = None) -> Path:
     """Voltage vs capacity of several discharges: ``results`` maps a label to a
-    ``DischargeResult`` (or to a dict with 'capacity_mAh_cm2' and 'voltage_V' lists)."""
+    ``Solution`` (or to anything with ``capacity_mAh_cm2`` and ``voltage_V`` lists)."""
     from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
     path = Path(path)
@@ -16,7 +16,7 @@ def plot_discharge(results: dict, path, title: str | None = None) -> Path:
     ax = fig.subplots()
     for label, res in results.items():
         curve = getattr(res, "curve", res)
-        ax.plot(curve["capacity_mAh_cm2"], curve["voltage_V"], lw=2, label=label)
+        ax.plot(curve.capacity_mAh_cm2, curve.voltage_V, lw=2, label=label)
     ax.set(xlabel="capacity (mAh/cm²)", ylabel="cell voltage (V vs Li)", title=title or "")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -25,7 +25,7 @@ def plot_discharge(results: dict, path, title: str | None = None) -> Path:
 
 
 def plot_protocol(result, axes=None):
-    """A protocol run (``RunResult``): cell voltage vs time over the whole run, and vs
+    """A protocol run (``Solution``): cell voltage vs time over the whole run, and vs
     the charge passed within each step that passes charge, one colour per step. Draws
     into ``axes`` (two matplotlib axes) or a new pyplot figure (inline in Jupyter: the
     backend is the caller's). Returns the two axes."""
@@ -36,24 +36,24 @@ def plot_protocol(result, axes=None):
 
         _, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     c = result.curve
-    t = np.asarray(c["time_s"], dtype=float) / 3600.0
-    v = np.asarray(c["voltage_V"], dtype=float)
-    q = np.asarray(c["capacity_mAh_cm2"], dtype=float)
-    k = np.asarray(c["step"], dtype=int)
-    for j, s in enumerate(result.steps_summary):
+    t = np.asarray(c.time_s, dtype=float) / 3600.0
+    v = np.asarray(c.voltage_V, dtype=float)
+    q = np.asarray(c.capacity_mAh_cm2, dtype=float)
+    k = np.asarray(c.step, dtype=int)
+    for j, s in enumerate(result.steps):
         sel = np.flatnonzero(k == j)
         if j > 0 and sel.size:  # join the step to its start (the previous step's end)
             sel = np.concatenate([[sel[0] - 1], sel])
         if not sel.size:
             continue
-        line, = axes[0].plot(t[sel], v[sel], lw=1.8, label=f"{j + 1}: {s['text']}")
-        if s["capacity_mAh_cm2"] > 0:
+        line, = axes[0].plot(t[sel], v[sel], lw=1.8, label=f"{j + 1}: {s.text}")
+        if s.capacity_mAh_cm2 > 0:
             axes[1].plot(np.abs(q[sel] - q[sel[0]]), v[sel], lw=1.8, color=line.get_color())
     axes[0].set(xlabel="time (h)", ylabel="cell voltage (V vs Li)")
     axes[1].set(xlabel="charge passed in the step (mAh/cm²)", ylabel="cell voltage (V vs Li)")
     for ax in axes:
         ax.grid(alpha=0.3)
-    if len(result.steps_summary) <= 12:
+    if len(result.steps) <= 12:
         axes[0].legend(fontsize=7)
     return axes
 

@@ -63,7 +63,7 @@ class FieldWriter:
 
 
 class FieldObserver:
-    """A time-loop observer (``fem_assb.solver.observers``) writing the fields every
+    """A time-loop observer (``fem_assb.protocol.observers``) writing the fields every
     ``every`` accepted steps (0: the end state only) and at the end."""
 
     def __init__(self, model, directory, every: int = 0):

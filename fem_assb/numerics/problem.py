@@ -3,7 +3,7 @@
 The same as ``dolfinx.fem.petsc.NonlinearProblem(kind="mpi")`` (DOLFINx's residual and
 Jacobian assemblers are the SNES callbacks), except that the facet terms (interface,
 collector, anode) are added vertex by vertex (``model.nodal_terms``) and the Jacobian
-matrix has the pattern of the terms (``fem_assb.solver.jacobian``).
+matrix has the pattern of the terms (``fem_assb.numerics.jacobian``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dolfinx.fem.forms import derivative_block
 from dolfinx.fem.forms import extract_function_spaces as _spaces
 
 from fem_assb._dolfinx import PETSc, dolfinx, fem
-from fem_assb.solver.elimination import InterfaceElimination
-from fem_assb.solver.heap import release_free_memory
-from fem_assb.solver.jacobian import JacobianMatrix
+from fem_assb.numerics.elimination import InterfaceElimination
+from fem_assb.numerics.heap import release_free_memory
+from fem_assb.numerics.jacobian import JacobianMatrix
 
 _petsc = dolfinx.fem.petsc
 _ghost_update = dolfinx.la.petsc._ghost_update

@@ -50,8 +50,8 @@ class InterfaceElimination:
         self.snes = snes
         self.model = model
         self.f = model.interface_current_density
-        self.jc = itf.args.index(0)  # c_s among the current's arguments
-        self.jphi = itf.args.index(1)  # Φ_s (a deviation from v_ref)
+        self.jc = itf.args.index(model.fields.index("c"))  # c_s among the arguments
+        self.jphi = itf.args.index(model.fields.index("phi_s"))  # (a deviation from v_ref)
         self.cmax = model.params.cam.c_max
         # bracket half-width and convergence of the corrections, relative to c_max
         self.width, self.tolerance, self.max_iterations = width, tolerance, max_iterations

@@ -1,6 +1,6 @@
 """Observers of a run: called after every accepted time step, and once at the end.
 
-The time loop (``fem_assb.solver.timeloop``) hands each observer a ``StepRecord``; the
+The time loop (``fem_assb.protocol.loop``) hands each observer a ``StepRecord``; the
 observers here write the voltage curve (CSV, rank 0, row by row), report progress and
 save checkpoints. Others (3D fields: ``fem_assb.viz.fields.FieldObserver``) are passed
 in by the caller, so the solver imports no output package.
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fem_assb._dolfinx import MPI
-from fem_assb.solver.progress import Progress
+from fem_assb.protocol.progress import Progress
+from fem_assb.protocol.state import Curve
 
 
 @dataclass(frozen=True)
@@ -41,16 +42,12 @@ class Observer:
 
 
 class CurveWriter(Observer):
-    """``voltage.csv``, a row per accepted step (rank 0), plus the located end point of
-    a step that ends on a limit (``point``). On resume the rows after the checkpoint are
-    dropped and the file is appended to."""
-
-    HEADER = ["time_s", "capacity_mAh_cm2", "voltage_V", "newton_iterations", "step",
-              "current_mA_cm2"]
+    """``voltage.csv`` (rank 0), written row by row as the loop adds rows to the curve
+    (``row``). On resume the rows after the checkpoint are dropped and the file is
+    appended to."""
 
     def __init__(self, out: Path | None, rank0: bool, resume_rows: int | None = None):
         self.fh = self.writer = None
-        self.rows = resume_rows or 0
         if out is None or not rank0:
             return
         out.mkdir(parents=True, exist_ok=True)
@@ -63,19 +60,13 @@ class CurveWriter(Observer):
         else:
             self.fh = open(path, "w", newline="")  # noqa: SIM115
             self.writer = csv.writer(self.fh)
-            self.writer.writerow(self.HEADER)
+            self.writer.writerow(Curve.COLUMNS)
 
-    def point(self, t: float, q: float, v: float, newton: int, step: int, i: float) -> None:
-        """One row: time (s), capacity (mAh/cm²), voltage (V), Newton iterations,
-        protocol step, current (mA/cm²)."""
-        self.rows += 1
+    def row(self, curve: Curve, index: int) -> None:
+        """Write the curve's row ``index`` (user units, the columns of ``Curve``)."""
         if self.writer is not None:
-            self.writer.writerow((t, q, v, newton, step, i))
+            self.writer.writerow(tuple(getattr(curve, c)[index] for c in Curve.COLUMNS))
             self.fh.flush()
-
-    def accepted(self, rec: StepRecord) -> None:
-        self.point(rec.time_s, rec.capacity_mAh_cm2, rec.voltage_V, rec.newton_iterations,
-                   rec.protocol_step, rec.current_mA_cm2)
 
     def finished(self, rec: StepRecord) -> None:
         if self.fh is not None:
@@ -84,7 +75,7 @@ class CurveWriter(Observer):
 
 
 class ProgressObserver(Observer):
-    """A progress bar or lines on rank 0 (``fem_assb.solver.progress.Progress``)."""
+    """A progress bar or lines on rank 0 (``fem_assb.protocol.progress.Progress``)."""
 
     def __init__(self, total_mAh_cm2: float, enabled: bool):
         self.report = Progress(total_mAh_cm2, enabled=enabled)

@@ -21,6 +21,7 @@ validated without a mesh; currents and times become SI at ``Step.current_A_m2``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
@@ -28,6 +29,9 @@ from dataclasses import asdict, dataclass, fields
 from fem_assb.constants import MA_PER_CM2, MAH_PER_CM2
 
 KINDS = ("discharge", "charge", "rest", "hold")
+# more protocol steps than a run could take time steps (``RunOptions.max_steps`` is 2000
+# by default): a repeat beyond it is a typing error, refused before any memory is taken
+MAX_PROTOCOL_STEPS = 100_000
 
 
 class ExperimentError(ValueError):
@@ -63,8 +67,10 @@ class Step:
                                   f"got '{self.kind}'")
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name not in ("kind", "text") and v is not None and not v > 0:
-                raise ExperimentError(f"{name}: {f.name} must be > 0, got {v}")
+            if f.name not in ("kind", "text") and v is not None and not (
+                    isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                raise ExperimentError(f"{name}: {f.name} must be a finite number > 0, "
+                                      f"got {v!r}")
         cc = self.kind in ("discharge", "charge")
         if cc and (self.current_mA_cm2 is None) == (self.c_rate is None):
             raise ExperimentError(f"{name}: give the current either in mA/cm2 or as a "
@@ -273,6 +279,9 @@ class Experiment:
         self.steps: list[Step] = []
         for k, item in enumerate(_as_list(steps), start=1):
             self.steps += _expand(item, f"{source} item {k}")
+            if len(self.steps) > MAX_PROTOCOL_STEPS:
+                raise ExperimentError(f"{source}: more than {MAX_PROTOCOL_STEPS:,} protocol "
+                                      "steps; a run ends after a few thousand time steps")
         if not self.steps:
             raise ExperimentError(f"{source}: no steps")
 
@@ -334,7 +343,7 @@ def _expand(item, where: str) -> list[Step]:
                 if not inner:
                     raise ExperimentError(f"'{item}': the repeated cycle has no steps")
                 cycle = [parse_step(s) for s in inner]
-                return cycle * int(m.group(1))
+                return _repeated(cycle, int(m.group(1)), item)
             return [parse_step(item)]
         if isinstance(item, dict):
             if "repeat" in item or "steps" in item:
@@ -346,7 +355,7 @@ def _expand(item, where: str) -> list[Step]:
                 cycle = []
                 for j, sub in enumerate(_as_list(item.get("steps", [])), start=1):
                     cycle += _expand(sub, f"{where} step {j}")
-                return cycle * item.get("repeat", 1)
+                return _repeated(cycle, item.get("repeat", 1), f"{where}: repeat")
             known = {f.name for f in fields(Step)}
             unknown = set(item) - known
             if unknown:
@@ -362,3 +371,11 @@ def _expand(item, where: str) -> list[Step]:
         raise ExperimentError(f"{where}: {err}") from None
     raise ExperimentError(f"{where}: a step is a string, a table or a list, got "
                           f"{type(item).__name__}")
+
+
+def _repeated(cycle: list[Step], times: int, what: str) -> list[Step]:
+    """``cycle`` ``times`` over, refused beyond ``MAX_PROTOCOL_STEPS`` (before allocating)."""
+    if len(cycle) * times > MAX_PROTOCOL_STEPS:
+        raise ExperimentError(f"'{what}': {times:,} repeats make {len(cycle) * times:,} "
+                              f"protocol steps, more than {MAX_PROTOCOL_STEPS:,}")
+    return cycle * times

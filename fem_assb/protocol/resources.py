@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fem_assb._dolfinx import MPI
-from fem_assb.solver.discharge import DischargeError
+from fem_assb.errors import ResourceError
 
 GIB = 2**30
 # measured: 106 × 60 × 60 µm cell + 25 µm separator (4.7e5 voxels), 2 ranks, a full
@@ -24,13 +24,14 @@ GIB = 2**30
 # 2.78 GiB (1.42 GiB on the larger rank; 3.86 before the nested Jacobian, the GAMG reset
 # and the facet-free mesh), LIB 3.94 GiB (2.00 on the larger rank; was 5.37), i.e. 5.6
 # and 8.3 kB per voxel beyond the 160 MiB of each process, x-slabs balanced by unknowns
-BYTES_PER_VOXEL = {"solid": 5700, "liquid": 8400}  # all ranks together
+# (the bytes per voxel, all ranks together, and the seconds per voxel and Newton
+# iteration are the chemistry's: ``fem_assb.physics.chemistry``: ASSB 5700 B and 4.5e-5 s,
+# LIB 8400 B and 9e-5 s)
 BASE_BYTES_PER_RANK = 160 * 2**20  # Python + DOLFINx + PETSc + compiled forms
 IMBALANCE = 1.05  # the heaviest rank over the mean (ranks > 1)
 # wall time per voxel and Newton iteration on one rank-core (the study-size runs on 2
 # ranks: ASSB 1148 s / 110 Newton iterations / 2.36e5 voxels per rank = 4.4e-5 s; LIB
 # 2013 s / 96 = 8.9e-5 s)
-SECONDS_PER_VOXEL_NEWTON = {"solid": 4.5e-5, "liquid": 9e-5}
 TYPICAL_NEWTON = 110  # the study-size runs at 8 mA/cm² (ASSB 109, LIB 96)
 
 
@@ -50,12 +51,13 @@ class Estimate:
                 f"per rank), about {self.time_s / 60:.0f} min")
 
 
-def estimate(num_voxels: int, electrolyte: str, ranks: int) -> Estimate:
-    """Memory and time of a full discharge of a cell of ``num_voxels`` voxels."""
-    data = BYTES_PER_VOXEL[electrolyte] * num_voxels
+def estimate(num_voxels: int, chemistry, ranks: int) -> Estimate:
+    """Memory and time of a full discharge of a cell of ``num_voxels`` voxels of a
+    chemistry (``bytes_per_voxel``, ``seconds_per_voxel_newton``)."""
+    data = chemistry.bytes_per_voxel * num_voxels
     total = data + BASE_BYTES_PER_RANK * ranks
     per_rank = data / ranks * (IMBALANCE if ranks > 1 else 1.0) + BASE_BYTES_PER_RANK
-    time_s = SECONDS_PER_VOXEL_NEWTON[electrolyte] * num_voxels * TYPICAL_NEWTON / ranks
+    time_s = chemistry.seconds_per_voxel_newton * num_voxels * TYPICAL_NEWTON / ranks
     return Estimate(int(num_voxels), ranks, total, per_rank, time_s)
 
 
@@ -90,9 +92,9 @@ def available_memory_bytes(comm) -> float:
     return comm.allreduce(share, op=MPI.MIN)
 
 
-def check_memory(num_voxels: int, electrolyte: str, comm) -> Estimate:
+def check_memory(num_voxels: int, chemistry, comm) -> Estimate:
     """The estimate; ``ResourceError`` (one line) if it does not fit."""
-    e = estimate(num_voxels, electrolyte, comm.size)
+    e = estimate(num_voxels, chemistry, comm.size)
     if os.environ.get("FEM_ASSB_SKIP_MEMORY_CHECK"):
         return e
     avail = available_memory_bytes(comm)
@@ -108,6 +110,3 @@ def check_memory(num_voxels: int, electrolyte: str, comm) -> Estimate:
             f"--refine, or on a smaller box")
     return e
 
-
-class ResourceError(DischargeError):
-    """The run does not fit the memory available."""
