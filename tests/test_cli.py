@@ -398,7 +398,7 @@ def test_unwritable_summary_loses_no_result(assb_file, tmp_path, monkeypatch):
                                   "--current-density", "8", "--json", "-o",
                                   str(tmp_path / "run")])
     assert r.exit_code == 2
-    assert json.loads(r.stdout)["stop_reason"] == "cutoff"
+    assert json.loads(r.stdout)["stop_reason"] == "voltage_limit"
     assert "summary.json" in r.stderr and "No space left" in r.stderr
 
 

@@ -6,9 +6,10 @@ import pytest
 from spm_reference import slab_voltage
 
 from fem_assb._dolfinx import MPI
-from fem_assb.materials import default_parameters
+from fem_assb.errors import ConfigError
+from fem_assb.materials import default_parameters, structure_capacity_mAh_cm2
+from fem_assb.protocol.control import StepControl
 from fem_assb.simulation import discharge
-from fem_assb.protocol.discharge import DischargeError, StepControl
 from fem_assb.structure import CAM, ELECTROLYTE, StructureError, VoxelStructure
 
 FAST = {"cam": {"diffusivity_solid": 1e-14, "conductivity": 1e2},
@@ -34,8 +35,8 @@ def slab_result():
 def test_slab_matches_1d_reference(slab_result):
     r = slab_result
     p = default_parameters().updated(FAST)
-    t = np.array(r.curve["time_s"])
-    v = np.array(r.curve["voltage_V"])
+    t = np.array(r.curve.time_s)
+    v = np.array(r.curve.voltage_V)
     t_ref, v_ref = slab_voltage(p, 4e-6, 20.0, 2e-6, t[-2], times=t[1:-1], n=800)
     err = np.abs(v[1:-1] - v_ref)
     # after the √t surface layer of the first 2 % (15 s), before the near-vertical drop
@@ -55,8 +56,8 @@ def test_film_adds_ohmic_drop():
                                                        "conductivity": 1e-5}})
     r, ref = _slab_run(p, refine=2), _slab_run(default_parameters().updated(FAST), refine=2)
     r_f = 10e-9 / 1e-5
-    t0, v0 = np.array(ref.curve["time_s"]), np.array(ref.curve["voltage_V"])
-    t1, v1 = np.array(r.curve["time_s"]), np.array(r.curve["voltage_V"])
+    t0, v0 = np.array(ref.curve.time_s), np.array(ref.curve.voltage_V)
+    t1, v1 = np.array(r.curve.time_s), np.array(r.curve.voltage_V)
     # after the reference's first step (no interpolation across the jump at t = 0)
     mid = (t1 >= t0[1]) & (t1 < 0.6 * t0[-1])
     drop = np.interp(t1[mid], t0, v0) - v1[mid]
@@ -66,7 +67,7 @@ def test_film_adds_ohmic_drop():
 def test_low_rate_reaches_theoretical_capacity():
     p = default_parameters().updated({**FAST, "cam": {"diffusivity_solid": 3.5e-16,
                                                       "conductivity": 1e2}})
-    q = _slab(2).theoretical_capacity_mAh_cm2(p)
+    q = structure_capacity_mAh_cm2(_slab(2), p)
     r = discharge(_slab(2), q / 50, params=p, separator_um=2.0, progress=False,
                   comm=MPI.COMM_SELF)
     assert r.capacity_mAh_cm2 >= 0.97 * r.theoretical_capacity_mAh_cm2
@@ -82,12 +83,12 @@ def test_time_step_halving_changes_capacity_little():
 
 def test_bad_input_is_named():
     p = default_parameters()
-    with pytest.raises(DischargeError, match="linear solver"):
+    with pytest.raises(ConfigError, match="linear solver"):
         discharge(_slab(), 1.0, params=p, linear="cholesky", progress=False,
                   comm=MPI.COMM_SELF)
-    with pytest.raises(DischargeError, match="rest voltage"):
+    with pytest.raises(ConfigError, match="rest voltage"):
         discharge(_slab(), 1.0, params=p, cutoff_V=4.4, progress=False, comm=MPI.COMM_SELF)
-    with pytest.raises(DischargeError, match="current density"):
+    with pytest.raises(ConfigError, match="current density"):
         discharge(_slab(), 0.0, params=p, progress=False, comm=MPI.COMM_SELF)
     cut = np.full((4, 2, 2), ELECTROLYTE, np.uint8)
     cut[0] = CAM  # CAM far from the collector
@@ -95,7 +96,7 @@ def test_bad_input_is_named():
         discharge(VoxelStructure(cut, 1e-6), 1.0, progress=False, comm=MPI.COMM_SELF)
     gap = np.full((4, 2, 2), CAM, np.uint8)
     gap[0] = 0  # a void plane between separator and CAM: no CAM|SE contact
-    with pytest.raises(DischargeError, match="no CAM has both an electronic path"):
+    with pytest.raises(ConfigError, match="no CAM has both an electronic path"):
         discharge(VoxelStructure(gap, 1e-6), 1.0, progress=False, comm=MPI.COMM_SELF)
 
 
@@ -115,12 +116,12 @@ def test_serial_equals_parallel(small_assb, partition, monkeypatch):
               cutoff_V=3.6)
     par = discharge(small_assb, 8.0, comm=MPI.COMM_WORLD, **kw)
     ser = discharge(small_assb, 8.0, comm=MPI.COMM_SELF, **kw)
-    assert par.steps == ser.steps
+    assert par.time_steps == ser.time_steps
     assert par.capacity_mAh_cm2 == pytest.approx(ser.capacity_mAh_cm2, rel=1e-8)
     assert par.energy_mWh_cm2 == pytest.approx(ser.energy_mWh_cm2, rel=1e-8)
     assert par.max_charge_balance_error < 1e-8 and par.lithium_balance_error < 1e-8
     # the utilisation profile (a per-plane reduction over ranks) is the same too
-    prof = [np.array(r.curve["utilisation"], dtype=float) for r in (par, ser)]
+    prof = [np.array(r.profiles.cam_utilisation, dtype=float) for r in (par, ser)]
     np.testing.assert_allclose(prof[0], prof[1], rtol=1e-7)
 
 
@@ -185,9 +186,9 @@ def test_conductivity_scale_does_not_change_convergence():
         runs.append(discharge(s, 8.0, params=p, separator_um=3.0, progress=False,
                               comm=MPI.COMM_SELF))
     low, high = runs
-    assert low.stop_reason == high.stop_reason == "cutoff"
+    assert low.stop_reason == high.stop_reason == "voltage_limit"
     assert abs(high.newton_iterations - low.newton_iterations) <= 0.1 * low.newton_iterations
-    assert high.steps == low.steps
+    assert high.time_steps == low.time_steps
     # at 8 mA/cm² this particle is limited by solid diffusion, not by conduction
     assert high.capacity_mAh_cm2 == pytest.approx(low.capacity_mAh_cm2, rel=1e-2)
 
@@ -202,7 +203,7 @@ def test_disconnected_structures_are_named():
                                          cam_fraction=0.6, cbd_fraction=0.0))
     cut = s.labels.copy()
     cut[5] = 0
-    with pytest.raises(DischargeError, match="no CAM has both an electronic path"):
+    with pytest.raises(ConfigError, match="no CAM has both an electronic path"):
         discharge(VoxelStructure(cut, 1e-6), 8.0, separator_um=3.0, progress=False,
                   comm=MPI.COMM_SELF)
     island = s.labels.copy()
@@ -212,4 +213,4 @@ def test_disconnected_structures_are_named():
                                          "electronic path"):
         res = discharge(VoxelStructure(island, 1e-6), 8.0, separator_um=3.0,
                         progress=False, comm=MPI.COMM_SELF)
-    assert res.stop_reason == "cutoff"
+    assert res.stop_reason == "voltage_limit"

@@ -13,9 +13,10 @@ from fem_assb.materials import default_parameters
 from fem_assb.mesh import build_mesh, tags
 from fem_assb.mesh.gmsh_shapes import particle_cell
 from fem_assb.mesh.imported import MeshImportError, read_mesh
-from fem_assb.simulation import Simulation
+from fem_assb.physics.chemistry import chemistry
 from fem_assb.protocol.control import StepControl
-from fem_assb.structure import CAM, assemble_cell
+from fem_assb.simulation import Simulation
+from fem_assb.structure import CAM
 
 FAST = {"cam": {"diffusivity_solid": 1e-14, "conductivity": 1e2},
         "solid_electrolyte": {"conductivity": 1e2}}
@@ -35,7 +36,7 @@ def particle_msh(tmp_path_factory):
 
 def _voxel_cell_as_vtu(structure, path):
     """The voxel mesh of a virtual cell written by meshio, phases as cell data."""
-    cell = assemble_cell(structure, separator_um=3.0, electrolyte="solid")
+    cell = chemistry("solid").virtual_cell(structure, 3.0)
     vm = build_mesh(cell, comm=MPI.COMM_SELF)
     x = vm.mesh.geometry.x
     cells = vm.mesh.geometry.dofmaps[0]
@@ -65,7 +66,7 @@ def test_gmsh_particle_follows_the_single_particle_model(particle_msh):
     q = sim.theoretical_capacity_mAh_cm2
     sol = sim.run([f"Discharge at 1C until {0.85 * q:.6f} mAh/cm2"], control=CTL,
                   progress=False)
-    assert sol.result.lithium_balance_error < 1e-8
+    assert sol.lithium_balance_error < 1e-8
     c = sol.curve
     t, v = np.array(c["time_s"]), np.array(c["voltage_V"])
     frac = np.array(c["capacity_mAh_cm2"]) / q
@@ -97,7 +98,7 @@ def test_imported_voxel_mesh_discharges_as_the_voxel_cell(tmp_path, small_assb):
     assert imp.mass_per_area == pytest.approx(vox.mass_per_area, rel=1e-12)
     a = imp.discharge(8.0, cutoff_V=3.6, **kw)
     b = vox.discharge(8.0, cutoff_V=3.6, **kw)
-    assert a.steps == b.steps
+    assert a.time_steps == b.time_steps
     assert a.capacity_mAh_cm2 == pytest.approx(b.capacity_mAh_cm2, rel=1e-8)
     assert a.energy_mWh_cm2 == pytest.approx(b.energy_mWh_cm2, rel=1e-8)
 
@@ -111,12 +112,12 @@ def test_imported_mesh_serial_equals_parallel(particle_msh):
                                    progress=False)
         sol = sim.run(["Discharge at 2C for 4 minutes", "Rest for 4 minutes"],
                       control=CTL, progress=False)
-        out.append(sol.result)
+        out.append(sol)
     par, ser = out
-    assert par.steps == ser.steps
-    for a, b in zip(par.steps_summary, ser.steps_summary, strict=True):
-        assert a["end_voltage_V"] == pytest.approx(b["end_voltage_V"], abs=1e-7)
-        assert a["capacity_mAh_cm2"] == pytest.approx(b["capacity_mAh_cm2"], rel=1e-7)
+    assert par.time_steps == ser.time_steps
+    for a, b in zip(par.steps, ser.steps, strict=True):
+        assert a.end_voltage_V == pytest.approx(b.end_voltage_V, abs=1e-7)
+        assert a.capacity_mAh_cm2 == pytest.approx(b.capacity_mAh_cm2, rel=1e-7)
 
 
 def _write(path, points, cells, data=None, field_data=None):

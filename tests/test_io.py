@@ -15,7 +15,7 @@ def s():
 
 
 def test_npz_round_trip(tmp_path, s):
-    path = s.save(tmp_path / "a.npz")
+    path = save_structure(s, tmp_path / "a.npz")
     t = load_structure(path)
     np.testing.assert_array_equal(t.labels, s.labels)
     assert t.voxel_size == s.voxel_size and t.metadata["generator"] == "test"

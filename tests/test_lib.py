@@ -7,10 +7,11 @@ import pytest
 from electrolyte_reference import steady_profile
 
 from fem_assb._dolfinx import MPI
+from fem_assb.errors import ConfigError
 from fem_assb.materials import default_parameters
 from fem_assb.materials.electrolyte import electrolyte_function
+from fem_assb.protocol.control import StepControl
 from fem_assb.simulation import discharge
-from fem_assb.protocol.discharge import DischargeError, StepControl
 from fem_assb.structure import CAM, ELECTROLYTE, VoxelStructure, homogeneous
 
 
@@ -34,7 +35,7 @@ def lib_runs(tiny_lib):
 
 def test_conservation_and_rate(lib_runs):
     for r in lib_runs.values():
-        assert r.stop_reason == "cutoff"
+        assert r.stop_reason == "voltage_limit"
         assert r.salt_balance_error < 1e-8  # anions stay in the electrolyte
         assert r.lithium_balance_error < 1e-8
         assert r.max_charge_balance_error < 1e-8
@@ -43,7 +44,7 @@ def test_conservation_and_rate(lib_runs):
     assert fast.capacity_mAh_cm2 < slow.capacity_mAh_cm2
     assert fast.mean_voltage_V < slow.mean_voltage_V
     # Li⁺ is consumed at the cathode and released at the anode: c_e falls along x
-    ce = np.array(fast.curve["electrolyte_concentration"], dtype=float)
+    ce = np.array(fast.profiles.electrolyte_concentration_mol_m3, dtype=float)
     assert ce[0] > 1000.0 > ce[-1] >= fast.min_electrolyte_concentration_mol_m3
 
 
@@ -60,13 +61,13 @@ def test_steady_electrolyte_profile_matches_1d_solution():
     current = 8.0  # mA/cm²
     r = _run(_planar(), current, params=p, separator_um=10.0, refine=4, max_time_s=30.0,
              control=StepControl(max_fraction=0.005))
-    assert r.stop_reason == "max_time"
+    assert r.stop_reason == "time_limit"
     le, T = p.liquid_electrolyte, p.operation.temperature
     D = electrolyte_function(le.diffusivity, "liquid_electrolyte.diffusivity", T)
     tp = electrolyte_function(le.transference_number, "liquid_electrolyte.transference_number",
                               T)
-    x = np.array(r.curve["electrolyte_x_um"]) * 1e-6 + 10e-6  # from the anode
-    ce = np.array(r.curve["electrolyte_concentration"], dtype=float)
+    x = np.array(r.profiles.electrolyte_x_um) * 1e-6 + 10e-6  # from the anode
+    ce = np.array(r.profiles.electrolyte_concentration_mol_m3, dtype=float)
     ele = np.isfinite(ce)  # planes holding electrolyte (separator + layer)
     layers = [(10e-6, 0.5, 0.5), (3e-6, 1.0, 1.0)]
     ref = steady_profile(layers, current * 10, lambda c: float(D(np.array(c))),
@@ -93,17 +94,17 @@ def test_unit_transference_is_the_solid_electrolyte_model():
               control=StepControl(max_fraction=0.05))
     solid = discharge(cathode, 4.0, electrolyte="solid", **kw)
     liquid = discharge(cathode, 4.0, electrolyte="liquid", **kw)
-    assert liquid.steps == solid.steps
-    np.testing.assert_allclose(liquid.curve["voltage_V"], solid.curve["voltage_V"], atol=1e-9)
+    assert liquid.time_steps == solid.time_steps
+    np.testing.assert_allclose(liquid.curve.voltage_V, solid.curve.voltage_V, atol=1e-9)
     assert liquid.capacity_mAh_cm2 == pytest.approx(solid.capacity_mAh_cm2, rel=1e-6)
     assert liquid.min_electrolyte_concentration_mol_m3 == pytest.approx(1000.0, rel=1e-10)
 
 
 def test_bad_input_is_named(tiny_lib):
     p = default_parameters().updated({"anode": {"kinetics": "ideal"}})
-    with pytest.raises(DischargeError, match="ideal"):
+    with pytest.raises(ConfigError, match="ideal"):
         _run(tiny_lib, 1.0, params=p)
-    with pytest.raises(DischargeError, match="electrolyte must be"):
+    with pytest.raises(ConfigError, match="electrolyte must be"):
         discharge(tiny_lib, 1.0, electrolyte="gel", progress=False, comm=MPI.COMM_SELF)
 
 
@@ -112,7 +113,7 @@ def test_lib_serial_equals_parallel(tiny_lib):
     kw = dict(control=StepControl(max_fraction=0.05), cutoff_V=3.6)
     par = _run(tiny_lib, 8.0, comm=MPI.COMM_WORLD, **kw)
     ser = _run(tiny_lib, 8.0, comm=MPI.COMM_SELF, **kw)
-    assert par.steps == ser.steps
+    assert par.time_steps == ser.time_steps
     assert par.capacity_mAh_cm2 == pytest.approx(ser.capacity_mAh_cm2, rel=1e-8)
     assert par.energy_mWh_cm2 == pytest.approx(ser.energy_mWh_cm2, rel=1e-8)
     assert par.salt_balance_error < 1e-8 and par.max_charge_balance_error < 1e-8

@@ -6,7 +6,8 @@ import ufl
 
 from fem_assb._dolfinx import MPI, fem
 from fem_assb.mesh import build_mesh, tags
-from fem_assb.structure import CAM, ELECTROLYTE, SEPARATOR, VoxelStructure, assemble_cell
+from fem_assb.physics.chemistry import chemistry
+from fem_assb.structure import CAM, ELECTROLYTE, SEPARATOR, VoxelStructure
 
 
 def _volume(vm, tag=None):
@@ -17,7 +18,7 @@ def _volume(vm, tag=None):
 
 @pytest.mark.mpi
 def test_cell_mesh_volumes_tags_and_interface_areas(small_assb, face_count):
-    cell = assemble_cell(small_assb, separator_um=3.0, electrolyte="solid")
+    cell = chemistry("solid").virtual_cell(small_assb, 3.0)
     vm = build_mesh(cell)
     h3 = cell.voxel_size**3
     assert vm.num_cells_global() == 6 * cell.labels.size

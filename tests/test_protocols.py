@@ -16,7 +16,7 @@ from fem_assb._dolfinx import MPI
 from fem_assb.constants import MA_PER_CM2, MAH_PER_CM2
 from fem_assb.materials import default_parameters, make_function
 from fem_assb.protocol.control import StepControl, StepController
-from fem_assb.protocol.events import Limit, chord_crossing, step_limits
+from fem_assb.protocol.events import VoltageLimit, chord_crossing, step_limits
 from fem_assb.protocol.experiment import Experiment, ExperimentError, Step, load_experiment
 from fem_assb.structure import CAM, VoxelStructure
 
@@ -97,7 +97,7 @@ def test_step_limits_and_chord():
     assert t_end == pytest.approx(1800.0)  # half the 1C capacity: half an hour
     (v,) = lims
     assert v.g(4.1, -70.0, 0.0) > 0 > v.g(4.3, -70.0, 0.0)  # V rises towards it
-    d = Limit("voltage_limit", 3.0, sign=1)
+    d = VoltageLimit(3.0, sign=1)
     assert d.g(3.2, 10, 0) > 0 > d.g(2.9, 10, 0)
     lims, t_end = step_limits(Step("hold", voltage_V=4.2, until_c_rate=0.02,
                                    until_capacity_mAh_cm2=1.0), q_theo)
@@ -159,32 +159,32 @@ def cycle():
 
 def _rows(sol, step):
     c = sol.curve
-    sel = np.array(c["step"]) == step
-    return {k: np.array(c[k], dtype=float)[sel] for k in ("time_s", "voltage_V",
+    sel = np.array(c.step) == step
+    return {k: np.array(getattr(c, k), dtype=float)[sel] for k in ("time_s", "voltage_V",
                                                           "current_mA_cm2",
                                                           "capacity_mAh_cm2")}
 
 
 def test_cycle_returns_the_lithium(cycle):
     sol, p, u0 = cycle
-    dis, rest, chg, hold = sol.steps_summary
-    assert [s["stop_reason"] for s in sol.steps_summary] == [
+    dis, rest, chg, hold = sol.steps
+    assert [s.stop_reason for s in sol.steps] == [
         "voltage_limit", "time_limit", "voltage_limit", "current_limit"]
-    assert sol.complete and sol.stop_reason == "completed"
+    assert sol.complete and sol.stop_reason == "current_limit"  # the last step's end
     # conservation over the whole protocol (every time step's Li against ∫I dt)
     assert sol.lithium_balance_error < 1e-8
     assert sol.max_charge_balance_error < 1e-8
     # charged back to the start: what went in comes out (the hold's tail excepted)
-    back = chg["capacity_mAh_cm2"] + hold["capacity_mAh_cm2"]
+    back = chg.capacity_mAh_cm2 + hold.capacity_mAh_cm2
     assert sol.charge_capacity_mAh_cm2 == pytest.approx(back)
-    assert 0.95 * dis["capacity_mAh_cm2"] < back < dis["capacity_mAh_cm2"]
+    assert 0.95 * dis.capacity_mAh_cm2 < back < dis.capacity_mAh_cm2
     # the state's net charge: the steps' ends located within their last time step
     assert sol.state_capacity_mAh_cm2 == pytest.approx(
-        dis["capacity_mAh_cm2"] - back, abs=1e-2 * dis["capacity_mAh_cm2"])
-    t = np.array(sol.curve["time_s"])
+        dis.capacity_mAh_cm2 - back, abs=1e-2 * dis.capacity_mAh_cm2)
+    t = np.array(sol.curve.time_s)
     assert np.all(np.diff(t) > 0)
-    assert dis["end_voltage_V"] == 3.6 and chg["end_voltage_V"] == pytest.approx(u0)
-    assert rest["capacity_mAh_cm2"] == 0.0 and rest["duration_s"] == pytest.approx(1800.0)
+    assert dis.end_voltage_V == 3.6 and chg.end_voltage_V == pytest.approx(u0)
+    assert rest.capacity_mAh_cm2 == 0.0 and rest.duration_s == pytest.approx(1800.0)
 
 
 def test_rest_relaxes_monotonically_as_the_1d_solution(cycle):
@@ -248,8 +248,8 @@ def test_cv_hold_current_decays_to_its_limit(cycle):
     assert np.all(i < 0)  # charging
     assert np.all(np.diff(np.abs(i)) < 0)  # decays monotonically
     assert np.abs(r["voltage_V"] - u0).max() < 1e-9  # held
-    hold = sol.steps_summary[3]
-    assert hold["end_current_mA_cm2"] == pytest.approx(
+    hold = sol.steps[3]
+    assert hold.end_current_mA_cm2 == pytest.approx(
         -sol.theoretical_capacity_mAh_cm2 / 500, rel=1e-6)
     # the switch CC -> CV: no jump of the current (within the CC step's own level)
     chg = _rows(sol, 2)
@@ -260,7 +260,7 @@ def test_gitt_relaxed_voltages_lie_on_the_ocv():
     sim, p = _slab_sim(refine=4)
     sol = sim.run(["4 x (Discharge at C/20 for 30 minutes; Rest for 1 hour)"], control=CTL,
                   progress=False)
-    assert sol.complete and len(sol.steps_summary) == 8
+    assert sol.complete and len(sol.steps) == 8
     U = make_function(p.cam.ocv, "U")
     x0 = p.operation.initial_stoichiometry
     q_theo = sol.theoretical_capacity_mAh_cm2
@@ -269,7 +269,7 @@ def test_gitt_relaxed_voltages_lie_on_the_ocv():
         r = _rows(sol, k)
         x_mean = x0 + (1 - x0) * r["capacity_mAh_cm2"][-1] / q_theo
         errs.append(abs(r["voltage_V"][-1] - float(U(np.array(x_mean)))))
-        assert sol.steps_summary[k - 1]["capacity_mAh_cm2"] == pytest.approx(q_theo / 40)
+        assert sol.steps[k - 1].capacity_mAh_cm2 == pytest.approx(q_theo / 40)
     assert max(errs) < 5e-3
     assert sol.lithium_balance_error < 1e-8
 
@@ -277,9 +277,9 @@ def test_gitt_relaxed_voltages_lie_on_the_ocv():
 def test_simulation_object_for_notebooks(cycle):
     sol, _, _ = cycle
     df = sol.to_dataframe()
-    assert list(df.columns) == ["time_s", "capacity_mAh_cm2", "voltage_V", "current_mA_cm2",
-                                "step", "newton_iterations"]
-    assert len(df) == len(sol.curve["time_s"]) and set(df["step"]) == {0, 1, 2, 3}
+    assert list(df.columns) == ["time_s", "capacity_mAh_cm2", "voltage_V", "newton_iterations",
+                                "step", "current_mA_cm2"]  # voltage.csv's columns
+    assert len(df) == len(sol.curve.time_s) and set(df["step"]) == {0, 1, 2, 3}
     assert list(sol.steps_dataframe()["stop_reason"])[-1] == "current_limit"
     from matplotlib.figure import Figure
 
@@ -288,7 +288,7 @@ def test_simulation_object_for_notebooks(cycle):
     assert len(axes[0].lines) == 4 and len(axes[1].lines) == 3  # the rest passes no charge
     d = sol.summary()
     assert [s["kind"] for s in d["steps"]] == ["discharge", "rest", "charge", "hold"]
-    assert d["time_steps"] == sol.steps
+    assert d["time_steps"] == sol.time_steps
     json.dumps(d, allow_nan=False)
 
 
@@ -335,11 +335,11 @@ def test_protocol_serial_equals_parallel(small_assb):
         sim = fem_assb.Simulation(s, "solid", separator_um=3.0, comm=comm, progress=False)
         res.append(sim.run(exp, control=StepControl(max_fraction=0.05), progress=False))
     par, ser = res
-    assert par.steps == ser.steps and par.complete
-    for a, b in zip(par.steps_summary, ser.steps_summary, strict=True):
-        assert a["stop_reason"] == b["stop_reason"]
+    assert par.time_steps == ser.time_steps and par.complete
+    for a, b in zip(par.steps, ser.steps, strict=True):
+        assert a.stop_reason == b.stop_reason
         for key in ("capacity_mAh_cm2", "end_voltage_V", "duration_s", "energy_mWh_cm2"):
-            assert a[key] == pytest.approx(b[key], rel=1e-7, abs=1e-10), key
+            assert getattr(a, key) == pytest.approx(getattr(b, key), rel=1e-7, abs=1e-10), key
     assert par.lithium_balance_error < 1e-8
 
 
@@ -350,13 +350,13 @@ def test_protocol_resumes_from_its_checkpoint(tmp_path):
     exp = ["Discharge at 1C for 10 minutes", "Rest for 10 minutes", "Charge at C/2 until 4.2 V"]
     full = sim.run(exp, control=CTL, progress=False)
     cut = sim.run(exp, control=CTL, progress=False, output=tmp_path, checkpoint_every=1,
-                  max_steps=full.steps_summary[0]["steps"] + 5)
+                  max_steps=full.steps[0].time_steps + 5)
     assert cut.stop_reason == "max_steps" and not cut.complete
     rest = sim.run(exp, control=CTL, progress=False, output=tmp_path, checkpoint_every=1,
                    resume=True)
-    assert rest.complete and rest.steps == full.steps
-    for a, b in zip(rest.steps_summary, full.steps_summary, strict=True):
+    assert rest.complete and rest.time_steps == full.time_steps
+    for a, b in zip(rest.steps, full.steps, strict=True):
         for key in ("capacity_mAh_cm2", "end_voltage_V", "duration_s"):
-            assert a[key] == pytest.approx(b[key], rel=1e-9), key
+            assert getattr(a, key) == pytest.approx(getattr(b, key), rel=1e-9), key
     rows = (tmp_path / "voltage.csv").read_text().splitlines()
-    assert len(rows) == len(full.curve["time_s"]) + 1  # no row lost or doubled
+    assert len(rows) == len(full.curve.time_s) + 1  # no row lost or doubled

@@ -16,13 +16,13 @@ from fem_assb.cli import main
 from fem_assb.materials import default_parameters
 from fem_assb.mesh import build_mesh, tags
 from fem_assb.mesh.smoothing import MIN_QUALITY, refine_smooth, vertex_displacement
-from fem_assb.simulation import discharge
+from fem_assb.physics.chemistry import chemistry
 from fem_assb.protocol.control import StepControl
+from fem_assb.simulation import discharge
 from fem_assb.structure import (
     CAM,
     ELECTROLYTE,
     VoxelStructure,
-    assemble_cell,
     save_structure,
     voxelise_spheres,
 )
@@ -63,7 +63,7 @@ def test_displacement_does_not_depend_on_the_planes_asked_for():
 
     s = homogeneous(size_um=(30, 12, 12), voxel_size_um=1.0, cam_fraction=0.6,
                     cbd_fraction=0.15, mean_diameter_um=5.0, diameter_std_um=1.0, seed=3)
-    cell = assemble_cell(s, separator_um=4.0, electrolyte="liquid")
+    cell = chemistry("liquid").virtual_cell(s, 4.0)
     nx = cell.labels.shape[0]
     whole = vertex_displacement(cell.labels, (0, nx + 1))
     assert np.abs(whole).max() > 0.1 and np.abs(whole).max() <= 0.5
@@ -80,7 +80,7 @@ def test_displacement_does_not_depend_on_the_planes_asked_for():
 def test_smoothed_cell_mesh_serial_equals_parallel(small_assb):
     """The same smoothed mesh on 1 and N ranks: areas, volumes, quality; the tags and the
     box faces are those of the voxel mesh."""
-    cell = assemble_cell(small_assb, separator_um=3.0, electrolyte="solid")
+    cell = chemistry("solid").virtual_cell(small_assb, 3.0)
     out = {}
     for comm in (MPI.COMM_WORLD, MPI.COMM_SELF):
         vm = build_mesh(cell, comm=comm, interface="smooth")
@@ -105,7 +105,7 @@ def test_smoothed_cell_mesh_serial_equals_parallel(small_assb):
               control=StepControl(max_fraction=0.05), interface="smooth")
     par, ser = (discharge(small_assb, 8.0, comm=comm, **kw)
                 for comm in (MPI.COMM_WORLD, MPI.COMM_SELF))
-    assert par.steps == ser.steps
+    assert par.time_steps == ser.time_steps
     assert par.capacity_mAh_cm2 == pytest.approx(ser.capacity_mAh_cm2, rel=1e-8)
     assert par.theoretical_capacity_mAh_cm2 == pytest.approx(ser.theoretical_capacity_mAh_cm2,
                                                              rel=1e-12)

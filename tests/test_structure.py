@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from fem_assb.constants import FARADAY
-from fem_assb.materials import default_parameters
+from fem_assb.materials import default_parameters, structure_capacity, structure_capacity_mAh_cm2
+from fem_assb.physics.chemistry import chemistry
 from fem_assb.structure import (
     CAM,
     CBD,
@@ -59,14 +60,14 @@ def test_theoretical_capacity_by_hand():
     p = default_parameters()
     x0, cmax = p.operation.initial_stoichiometry, p.cam.c_max
     q = 0.5 * 10 * h * cmax * (1 - x0) * FARADAY  # C/m²
-    assert s.theoretical_capacity() == pytest.approx(q, rel=1e-12)
-    assert s.theoretical_capacity_mAh_cm2() == pytest.approx(q / 3.6 * 1e-4, rel=1e-12)
+    assert structure_capacity(s) == pytest.approx(q, rel=1e-12)
+    assert structure_capacity_mAh_cm2(s) == pytest.approx(q / 3.6 * 1e-4, rel=1e-12)
 
 
 def test_study_capacity_about_7_mAh_cm2():
     s = homogeneous(size_um=(106, 20, 20), voxel_size_um=1.0, cam_fraction=0.65,
                     cbd_fraction=0.21, seed=1)
-    assert s.theoretical_capacity_mAh_cm2() == pytest.approx(6.97, abs=0.1)
+    assert structure_capacity_mAh_cm2(s) == pytest.approx(6.97, abs=0.1)
 
 
 def _all_cam(n_yz=120, h=0.5e-6):
@@ -129,11 +130,11 @@ def test_to_solid_and_cell_assembly(small_lib):
     assert not np.any(solid.labels == CBD)
     assert solid.fraction("electrolyte") == pytest.approx(
         small_lib.fraction("electrolyte") + small_lib.fraction("cbd"))
-    cell = assemble_cell(small_lib, separator_um=5.0, electrolyte="solid")
+    cell = chemistry("solid").virtual_cell(small_lib, 5.0)
     assert cell.metadata["separator_voxels"] == 5
     assert np.all(cell.labels[:5] == SEPARATOR) and not np.any(cell.labels[5:] == SEPARATOR)
     assert cell.shape[0] == small_lib.shape[0] + 5
-    liquid = assemble_cell(small_lib, separator_um=5.0, electrolyte="liquid")
+    liquid = chemistry("liquid").virtual_cell(small_lib, 5.0)
     assert np.any(liquid.labels == CBD)
 
 

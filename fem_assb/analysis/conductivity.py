@@ -130,6 +130,40 @@ def extrapolated_limit(fv1: float, fem1: float, fv2: float, fem2: float) -> floa
     return (fem1 * fv2 - fem2 * fv1) / den
 
 
+def _check_choices(axis: str, method: str, interface: str) -> None:
+    if axis not in AXES:
+        raise StructureError(f"axis must be one of x, y, z, got '{axis}'")
+    if method not in METHODS:
+        raise StructureError(f"conductivity method must be one of {', '.join(METHODS)}, "
+                             f"got '{method}'")
+    if interface not in INTERFACES:
+        raise StructureError(f"interface must be one of {', '.join(INTERFACES)}, "
+                             f"got '{interface}'")
+    if interface != "voxel" and method != "fem":
+        raise StructureError(f"interface '{interface}' needs method 'fem' (the finite "
+                             f"volumes of '{method}' live on the voxel grid)")
+
+
+def _estimate(method: str, refine: int, interface: str, fv, fem_) -> tuple:
+    """(σ_eff/σ_bulk, dofs, lower, upper) of a method from the FV and FEM solvers."""
+    lower = upper = None
+    if method == "fv":
+        rel, ndofs = fv(refine)
+    elif method == "fem":
+        rel, ndofs = fem_(refine, interface)
+    elif method == "bracket":
+        lower, _ = fv(refine)
+        upper, ndofs = fem_(refine)
+        rel = 0.5 * (lower + upper)
+    else:
+        fv1, _ = fv(refine)
+        fem1, _ = fem_(refine)
+        lower, _ = fv(2 * refine)
+        upper, ndofs = fem_(2 * refine)
+        rel = min(max(extrapolated_limit(fv1, fem1, lower, upper), lower), upper)
+    return rel, ndofs, lower, upper
+
+
 def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
                            axis: str = "x", factors: dict | None = None,
                            comm=MPI.COMM_WORLD, refine: int = 1, solver: str = "auto",
@@ -157,17 +191,7 @@ def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
     Raises:
         PercolationError: no face-connected path of the phases joins the two end faces.
     """
-    if axis not in AXES:
-        raise StructureError(f"axis must be one of x, y, z, got '{axis}'")
-    if method not in METHODS:
-        raise StructureError(f"conductivity method must be one of {', '.join(METHODS)}, "
-                             f"got '{method}'")
-    if interface not in INTERFACES:
-        raise StructureError(f"interface must be one of {', '.join(INTERFACES)}, "
-                             f"got '{interface}'")
-    if interface != "voxel" and method != "fem":
-        raise StructureError(f"interface '{interface}' needs method 'fem' (the finite "
-                             f"volumes of '{method}' live on the voxel grid)")
+    _check_choices(axis, method, interface)
     ids = phase_ids(phases)
     names = [PHASE_NAMES[i] for i in ids]
     fac = _resolve_factors(ids, factors)
@@ -211,21 +235,7 @@ def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
     def fem_(r, iface="voxel"):
         return _fem(whole(), h, ids, lut, comm, r, solver, connectivity, iface)
 
-    lower = upper = None
-    if method == "fv":
-        rel, ndofs = fv(refine)
-    elif method == "fem":
-        rel, ndofs = fem_(refine, interface)
-    elif method == "bracket":
-        lower, _ = fv(refine)
-        upper, ndofs = fem_(refine)
-        rel = 0.5 * (lower + upper)
-    else:
-        fv1, _ = fv(refine)
-        fem1, _ = fem_(refine)
-        lower, _ = fv(2 * refine)
-        upper, ndofs = fem_(2 * refine)
-        rel = min(max(extrapolated_limit(fv1, fem1, lower, upper), lower), upper)
+    rel, ndofs, lower, upper = _estimate(method, refine, interface, fv, fem_)
     return ConductivityResult(
         relative_conductivity=float(rel), tortuosity_factor=float(fraction / rel),
         volume_fraction=fraction,

@@ -198,38 +198,12 @@ def _multigrid(ksp, slab, sigma, x0, nx, comm) -> list:
     return interps
 
 
-def fv_relative_conductivity(slab: np.ndarray, x0: int, nx: int, sigma_of_label,
-                             comm=MPI.COMM_WORLD, rtol: float = 1e-12) -> tuple[float, int]:
-    """σ_eff/σ_ref along axis 0 of a label array distributed in slabs of planes.
-
-    Args:
-        slab: this rank's planes [x0, x0 + len(slab)) of the label array (uint8); the
-            slabs of ranks 0, 1, … follow one another and make the whole array.
-        x0: the global index of the slab's first plane.
-        nx: planes of the whole array.
-        sigma_of_label: conductivity relative to σ_ref of each label value (0: does not
-            conduct). Voxels not connected to both end faces must be made non-conducting
-            by the caller (their potential would be undetermined).
-        comm: MPI communicator of the slabs.
-        rtol: CG tolerance on the unpreconditioned residual.
-
-    Returns (σ_eff/σ_ref, number of unknowns). Memory: the slab, the matrix rows and
-    the solver's (no other rank's data beyond one plane).
-    """
-    ny, nz = slab.shape[1:]
-    sigma = np.asarray(sigma_of_label, dtype=np.float64)
-    conducts = sigma > 0
-    local = np.array([np.count_nonzero(conducts[p]) for p in slab], dtype=np.int64)
-    per_plane = np.concatenate(comm.allgather(local))
-    first_of_plane = np.concatenate([[0], np.cumsum(per_plane)])
-    n_global = int(first_of_plane[-1])
-    n_local = int(local.sum())
-    rows = _Rows(slab, *_neighbour_planes(slab, comm), x0, nx, sigma, first_of_plane)
-
+def _assemble(rows, start: int, n_local: int, n_global: int, comm):
+    """The FV matrix (preallocated, then filled chunk by chunk), its right-hand side and
+    the inlet rows with their conductance."""
     # entries per row on and off this rank first (preallocation), then the rows chunk by
     # chunk straight into the matrix: each chunk's stencil is made twice, on purpose (a
     # few seconds at 1e7 voxels), rather than holding a copy of all rows outside PETSc
-    start = int(first_of_plane[x0])
     d_nnz = np.empty(n_local, dtype=PETSc.IntType)
     o_nnz = np.empty(n_local, dtype=PETSc.IntType)
     r = 0
@@ -259,6 +233,39 @@ def fv_relative_conductivity(slab: np.ndarray, x0: int, nx: int, sigma_of_label,
         inlet_rows.append(r + inlet)
         inlet_sigma.append(s0[inlet])
         r += len(cols)
+    return A, rhs, np.concatenate(inlet_rows), np.concatenate(inlet_sigma)
+
+
+def fv_relative_conductivity(slab: np.ndarray, x0: int, nx: int, sigma_of_label,
+                             comm=MPI.COMM_WORLD, rtol: float = 1e-12) -> tuple[float, int]:
+    """σ_eff/σ_ref along axis 0 of a label array distributed in slabs of planes.
+
+    Args:
+        slab: this rank's planes [x0, x0 + len(slab)) of the label array (uint8); the
+            slabs of ranks 0, 1, … follow one another and make the whole array.
+        x0: the global index of the slab's first plane.
+        nx: planes of the whole array.
+        sigma_of_label: conductivity relative to σ_ref of each label value (0: does not
+            conduct). Voxels not connected to both end faces must be made non-conducting
+            by the caller (their potential would be undetermined).
+        comm: MPI communicator of the slabs.
+        rtol: CG tolerance on the unpreconditioned residual.
+
+    Returns (σ_eff/σ_ref, number of unknowns). Memory: the slab, the matrix rows and
+    the solver's (no other rank's data beyond one plane).
+    """
+    ny, nz = slab.shape[1:]
+    sigma = np.asarray(sigma_of_label, dtype=np.float64)
+    conducts = sigma > 0
+    local = np.array([np.count_nonzero(conducts[p]) for p in slab], dtype=np.int64)
+    per_plane = np.concatenate(comm.allgather(local))
+    first_of_plane = np.concatenate([[0], np.cumsum(per_plane)])
+    n_global = int(first_of_plane[-1])
+    n_local = int(local.sum())
+    rows = _Rows(slab, *_neighbour_planes(slab, comm), x0, nx, sigma, first_of_plane)
+
+    A, rhs, inlet_rows, inlet_sigma = _assemble(rows, int(first_of_plane[x0]), n_local,
+                                                n_global, comm)
     A.assemble()
     A.setOption(PETSc.Mat.Option.SPD, True)
     b = A.createVecLeft()
@@ -278,8 +285,6 @@ def fv_relative_conductivity(slab: np.ndarray, x0: int, nx: int, sigma_of_label,
     if reason < 0:
         u.destroy()
         raise RuntimeError(f"finite-volume conduction solve did not converge (reason {reason})")
-    inlet_rows = np.concatenate(inlet_rows)
-    inlet_sigma = np.concatenate(inlet_sigma)
     current = comm.allreduce(float(np.sum(2.0 * inlet_sigma * (1.0 - u.array[inlet_rows]))),
                              op=MPI.SUM)
     u.destroy()

@@ -338,6 +338,21 @@ def refine_labels(labels: np.ndarray, factor: int) -> np.ndarray:
     return out
 
 
+def _grid_mesh(mask, h: float, comm, connectivity: str, plane_weights, partition: str):
+    """The distributed mesh of the voxels in ``mask`` (edge ``h``, m) in x-slabs."""
+    cells, coords = _slab_mesh_data(mask, h, comm, connectivity, plane_weights)
+    element = ufl.Mesh(basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,)))
+    ghost = dolfinx.mesh.GhostMode.shared_facet
+    if comm.size == 1:
+        partitioner = None
+    elif partition == "slab":
+        partitioner = dolfinx.mesh.create_cell_partitioner(
+            _slab_partitioner(comm, cells.shape[0]), ghost, 2)
+    else:
+        partitioner = dolfinx.mesh.create_cell_partitioner(ghost, 2)
+    return dolfinx.mesh.create_mesh(comm, cells, element, coords, partitioner)
+
+
 def build_mesh(structure: VoxelStructure, phases=None, comm=MPI.COMM_WORLD,
                connectivity: str = "face", partition: str = "slab",
                refine: int = 1, phase_weights: dict | None = None,
@@ -383,17 +398,7 @@ def build_mesh(structure: VoxelStructure, phases=None, comm=MPI.COMM_WORLD,
         plane_weights = np.where(mask, w[labels], 0.0).sum(axis=(1, 2))
 
     def make_grid_mesh():  # deterministic: the same input gives the same local numbering
-        cells, coords = _slab_mesh_data(mask, h, comm, connectivity, plane_weights)
-        element = ufl.Mesh(basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,)))
-        ghost = dolfinx.mesh.GhostMode.shared_facet
-        if comm.size == 1:
-            partitioner = None
-        elif partition == "slab":
-            partitioner = dolfinx.mesh.create_cell_partitioner(
-                _slab_partitioner(comm, cells.shape[0]), ghost, 2)
-        else:
-            partitioner = dolfinx.mesh.create_cell_partitioner(ghost, 2)
-        return dolfinx.mesh.create_mesh(comm, cells, element, coords, partitioner)
+        return _grid_mesh(mask, h, comm, connectivity, plane_weights, partition)
 
     def make_mesh():
         msh = make_grid_mesh()

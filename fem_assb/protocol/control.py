@@ -48,8 +48,9 @@ class StepControl:
     max_newton: int = 16  # reject the step (halve dt) when Newton has not converged by then
     max_voltage_step: float = 0.2  # V per accepted step (Newton's range, not accuracy)
     max_relative: float = 1.0  # dt <= max_relative * t
-    overfill: float = 0.01  # stop when c_s exceeds (1 + overfill) c_max anywhere
-    exhausted: float = 1e-3  # stop a charge when c_s falls below exhausted × c_max
+    # stop a discharge when c_s exceeds (1 + overfill) c_max anywhere, a charge when it
+    # falls below −overfill c_max (the model has left its range)
+    overfill: float = 0.01
     predictor: bool = True  # start Newton from the linear extrapolation of the last steps
     depletion: float = 0.01  # LIB: stop when min c_e < depletion × c_e0
     # stop when the voltage, extrapolated linearly from the last two steps, reaches the

@@ -69,7 +69,7 @@ class Step:
             v = getattr(self, f.name)
             if f.name not in ("kind", "text") and v is not None and not (
                     isinstance(v, int | float) and math.isfinite(v) and v > 0):
-                raise ExperimentError(f"{name}: {f.name} must be a finite number > 0, "
+                raise ExperimentError(f"{name}: {f.name} must be > 0 (a finite number), "
                                       f"got {v!r}")
         cc = self.kind in ("discharge", "charge")
         if cc and (self.current_mA_cm2 is None) == (self.c_rate is None):

@@ -30,12 +30,13 @@ from fem_assb.protocol.observers import (
     ProgressObserver,
     StepRecord,
 )
-from fem_assb.protocol.result import RunResult, StepSummary
+from fem_assb.protocol.result import RunResult
 from fem_assb.protocol.run_options import RunOptions
 from fem_assb.protocol.state import (
     Balances,
     RunState,
     StepState,
+    StepSummary,
     check_identity,
     load_checkpoint,
     save_checkpoint,
@@ -81,8 +82,8 @@ def run_protocol(inputs: RunInputs) -> RunResult:
     try:
         while run.state.k < len(inputs.experiment) and reason is None:
             reason = run.protocol_step()
-    except KeyboardInterrupt:
-        raise run.interrupted() from None
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM made one by the caller
+        raise run.interrupted() from err
     finally:
         run.close()
     return run.finish(reason)
@@ -341,7 +342,7 @@ def summarise(step: Step, st: StepState) -> StepSummary:
                        duration_s=duration, stop_reason=str(st.reason),
                        mean_current_mA_cm2=mean_i / MA_PER_CM2,
                        end_current_mA_cm2=pts[-1].I / MA_PER_CM2, time_steps=st.n,
-                       newton_iterations=int(sum(st.newton)))
+                       newton_iterations=int(sum(st.newton)), rejected_steps=st.rejected)
 
 
 def result(inputs: RunInputs, run: RunState, reason: StopReason | None, wall: float,

@@ -13,26 +13,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from fem_assb.protocol.events import StopReason
-from fem_assb.protocol.state import Curve
-
-
-@dataclass
-class StepSummary:
-    """One protocol step of a run (user units; charge and energy positive)."""
-
-    kind: str
-    text: str
-    capacity_mAh_cm2: float  # charge passed in the step
-    energy_mWh_cm2: float  # ∫ V |dq| over the step
-    start_voltage_V: float
-    end_voltage_V: float
-    duration_s: float
-    stop_reason: str  # a ``StopReason``
-    mean_current_mA_cm2: float  # signed, > 0 discharge
-    end_current_mA_cm2: float
-    time_steps: int
-    newton_iterations: int = 0
-    rejected_steps: int = 0
+from fem_assb.protocol.state import Curve, StepSummary
 
 
 @dataclass

@@ -59,6 +59,25 @@ class Curve:
 
 
 @dataclass
+class StepSummary:
+    """One protocol step of a run (user units; charge and energy positive)."""
+
+    kind: str
+    text: str
+    capacity_mAh_cm2: float  # charge passed in the step
+    energy_mWh_cm2: float  # ∫ V |dq| over the step
+    start_voltage_V: float
+    end_voltage_V: float
+    duration_s: float
+    stop_reason: str  # a ``StopReason``
+    mean_current_mA_cm2: float  # signed, > 0 discharge
+    end_current_mA_cm2: float
+    time_steps: int
+    newton_iterations: int = 0
+    rejected_steps: int = 0
+
+
+@dataclass
 class Balances:
     """Conservation checks accumulated over the run (see ``RunResult``)."""
 
@@ -83,6 +102,7 @@ class StepState:
     n: int = 0  # accepted time steps
     landing: Landing | None = None
     landings: int = 0
+    rejected: int = 0  # attempts not accepted
     end: Point | None = None  # the located end point (step time)
     reason: StopReason | None = None
     controller: dict | None = None
@@ -157,8 +177,6 @@ class RunState:
 
     @classmethod
     def from_json(cls, d: dict) -> RunState:
-        from fem_assb.protocol.result import StepSummary
-
         d = dict(d)
         d["balances"] = Balances(**d["balances"])
         d["curve"] = Curve(**d["curve"])

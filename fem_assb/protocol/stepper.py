@@ -33,6 +33,10 @@ from fem_assb.protocol.events import (
 from fem_assb.protocol.experiment import Step
 from fem_assb.protocol.state import RunState, StepState
 
+# a first step past its voltage limit is retried this many times shorter (see
+# ``Stepper._first_step_past``)
+FIRST_STEP_PROBE = 16.0
+
 
 class Outcome(Enum):
     ACCEPTED = "accepted"
@@ -89,10 +93,10 @@ class Stepper:
         trial = self._solve(plan, st, ctl, self._dt(plan, st, ctl, t, g_now))
         new = trial.new
         g_new = [lim.g(new.V, new.I, new.q) for lim in plan.limits] if new else []
-        if new is not None and st.n == 0 and plan.step.sign:
-            if any(isinstance(lim, VoltageLimit) and g < -lim.tolerance
-                   for lim, g in zip(plan.limits, g_new, strict=True)):
-                return self._no_usable_step(plan, st, trial)
+        if new is not None and st.n == 0 and plan.step.sign and any(
+                isinstance(lim, VoltageLimit) and g < -lim.tolerance
+                for lim, g in zip(plan.limits, g_new, strict=True)):
+            return self._first_step_past(plan, st, ctl, trial)
         past = [j for j, g in enumerate(g_new) if g < -plan.limits[j].tolerance] \
             if new and st.n > 0 else []
         big_jump = (new is not None and not past and st.n > 0 and not plan.held
@@ -105,7 +109,7 @@ class Stepper:
         dv = new.V - st.volts[-1] if st.n > 0 and not plan.held else None
         # landing steps are accepted as they come (they only shorten the last step)
         if st.landing is None and not ctl.judge(t, trial.its, err, dv=dv):
-            self._reject(trial)
+            self._reject(st, trial)
             return Outcome.REJECTED
         self._accept(st, trial)
         return self._ends(plan, st, g_now, g_new)
@@ -150,13 +154,14 @@ class Stepper:
                 new = Point(t + dt, v, i, st.charge[-1] + abs(i) * dt)
         return _Trial(t, dt, saved, res.iterations, new, predicted)
 
-    def _reject(self, trial: _Trial) -> None:
+    def _reject(self, st: StepState, trial: _Trial) -> None:
         self.model.restore(trial.saved)
         self.run.rejected += 1
+        st.rejected += 1
 
     def _bounce(self, plan, st, ctl, trial: _Trial, g_now, g_new, past) -> Outcome:
         """A rejected attempt: a bound of a limit's crossing, or a failed solve."""
-        self._reject(trial)
+        self._reject(st, trial)
         t, land = trial.t, st.landing
         if past:  # the far end moves; the state stays (its weight halves if again)
             new = trial.new
@@ -176,10 +181,15 @@ class Stepper:
             return Outcome.STEP_END
         return Outcome.REJECTED if ctl.failed() else Outcome.FAILED
 
-    def _no_usable_step(self, plan: StepPlan, st: StepState, trial: _Trial) -> Outcome:
-        """The first time step already passes the step's voltage limit: the cell cannot
-        take this current (its instantaneous drop crosses the limit). Nothing passes."""
-        self._reject(trial)
+    def _first_step_past(self, plan: StepPlan, st: StepState, ctl: StepController,
+                         trial: _Trial) -> Outcome:
+        """The first time step passes the step's voltage limit: retried 16× shorter down
+        to ``FIRST_STEP_PROBE`` × min_dt; past it even then, the cell cannot take this
+        current (its instantaneous drop crosses the limit): nothing passes."""
+        self._reject(st, trial)
+        if trial.dt > FIRST_STEP_PROBE * self.s.min_dt:
+            ctl.dt = max(trial.dt / FIRST_STEP_PROBE, self.s.min_dt)
+            return Outcome.REJECTED
         st.reason = StopReason.NO_USABLE_STEP
         if self.rank0:
             warnings.warn(f"'{plan.step.describe()}': the first time step already passes "

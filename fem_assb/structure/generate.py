@@ -92,8 +92,11 @@ def pack_spheres(shape, target_voxels: int, mean_radius: float, std_radius: floa
     return mask[pad:-pad, pad:-pad, pad:-pad]
 
 
+DEFAULT_CBD_FRACTION = 0.21  # the study's LIB composite (65/14/21 vol%)
+
+
 def homogeneous(size_um=(106.0, 60.0, 60.0), voxel_size_um: float = 1.0,
-                cam_fraction: float = 0.65, cbd_fraction: float = 0.21,
+                cam_fraction: float = 0.65, cbd_fraction: float = DEFAULT_CBD_FRACTION,
                 mean_diameter_um: float = 8.0, diameter_std_um: float = 2.0,
                 cbd_texture_um: float = 1.0, seed: int = 0) -> VoxelStructure:
     """Generate a homogeneous composite cathode.

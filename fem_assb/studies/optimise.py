@@ -131,7 +131,7 @@ def optimise_layers(current_density_mA_cm2: float, output: str | Path, n_layers:
     """
     from fem_assb._dolfinx import MPI
     from fem_assb.simulation import discharge
-    from fem_assb.structure import layered, to_solid_electrolyte
+    from fem_assb.structure import layered
 
     comm = comm or MPI.COMM_WORLD
     if len(cam_fractions) != n_layers:
@@ -154,8 +154,6 @@ def optimise_layers(current_density_mA_cm2: float, output: str | Path, n_layers:
         fr = stick_breaking(x[:n_layers - 1])
         cams = list(x[n_layers - 1:]) if optimise_composition else list(cam_fractions)
         s = layered(fr, cams, **geo)
-        if electrolyte == "solid":
-            s = to_solid_electrolyte(s)
         tag = "_".join(f"{v:.4f}" for v in x)
         r = discharge(s, current_density_mA_cm2, electrolyte=electrolyte, params=params,
                       separator_um=separator_um, output=out / "cases" / tag, comm=comm,

@@ -30,6 +30,7 @@ import numpy as np
 
 from fem_assb import __version__, provenance
 from fem_assb.locking import locked_output
+from fem_assb.materials import structure_capacity_mAh_cm2
 from fem_assb.studies.cases import Case, build_structure, expand
 from fem_assb.studies.config import StudyConfig, experiment_for
 
@@ -138,7 +139,7 @@ def structure_row(cfg: StudyConfig, case: Case, comm) -> dict:
            "radius_um": case.radius_um, "f_l60": case.f_l60, "reversed": case.reversed,
            "cam_fraction": fr.get("cam", 0.0), "electrolyte_fraction": fr.get("electrolyte", 0.0),
            "cbd_fraction": fr.get("cbd", 0.0),
-           "theoretical_capacity_mAh_cm2": s.theoretical_capacity_mAh_cm2(_params(cfg, case)),
+           "theoretical_capacity_mAh_cm2": structure_capacity_mAh_cm2(s, _params(cfg, case)),
            "structure_config_key": structure_config_key(cfg, case)}
     if cfg.conductivity:
         from fem_assb.analysis.conductivity import PercolationError, effective_conductivity
@@ -165,31 +166,25 @@ def run_case(cfg: StudyConfig, case: Case, out: Path, comm, control=None) -> dic
     again); the checkpoint is removed once the case has finished."""
     import shutil
 
-    from fem_assb.protocol.state import CheckpointError
-    from fem_assb.simulation import discharge
+    from fem_assb.errors import CheckpointError
+    from fem_assb.protocol.run_options import RunOptions
+    from fem_assb.simulation import Simulation
 
     case_dir = out / "cases" / case.id
     ck_dir = case_dir / "checkpoint"
-
     render = cfg.render and case.current_density_mA_cm2 == max(cfg.current_densities_mA_cm2)
+    sim = Simulation(build_structure(cfg, case), case.electrolyte, _params(cfg, case),
+                     separator_um=cfg.separator_um, refine=cfg.refine, comm=comm,
+                     progress=False)
+    # a protocol (its whole-run summary is the case's result), or one discharge
+    experiment = experiment_for(cfg, case.current_density_mA_cm2) if cfg.experiment else \
+        [sim.discharge_step(case.current_density_mA_cm2, cfg.cutoff_V)]
 
     def run(resume: bool):
-        if cfg.experiment:  # a protocol: its whole-run summary is the case's result
-            from fem_assb import simulation
-
-            return simulation.run(
-                build_structure(cfg, case), experiment_for(cfg, case.current_density_mA_cm2),
-                electrolyte=case.electrolyte, params=_params(cfg, case),
-                separator_um=cfg.separator_um, refine=cfg.refine, output=case_dir,
-                comm=comm, control=control, progress=False,
-                checkpoint_minutes=cfg.checkpoint_minutes, resume=resume,
-                render=render).result
-        return discharge(build_structure(cfg, case), case.current_density_mA_cm2,
-                         electrolyte=case.electrolyte, params=_params(cfg, case),
-                         cutoff_V=cfg.cutoff_V, separator_um=cfg.separator_um,
-                         refine=cfg.refine, output=case_dir, comm=comm, control=control,
-                         progress=False, checkpoint_minutes=cfg.checkpoint_minutes,
-                         resume=resume, render=render)
+        return sim.run(experiment, RunOptions(
+            output=case_dir, progress=False, render=render, resume=resume,
+            checkpoint_minutes=cfg.checkpoint_minutes,
+            **({"control": control} if control is not None else {})))
 
     resume = cfg.checkpoint_minutes is not None and (ck_dir / "state.json").is_file()
     try:
@@ -205,8 +200,8 @@ def run_case(cfg: StudyConfig, case: Case, out: Path, comm, control=None) -> dic
     if comm.rank == 0:
         shutil.rmtree(ck_dir, ignore_errors=True)
     origin = {k: res.provenance.get(k) for k in PROVENANCE_COLUMNS}
-    summary = res.numbers()  # numbers of the whole run (``steps``: time steps)
-    summary.pop("steps_summary", None)
+    summary = res.summary()  # the whole run's numbers; results.csv's ``steps``: time steps
+    summary["steps"] = summary.pop("time_steps")
     return {**case.row(), **summary, **origin, "case_key": case_key(cfg, case)}
 
 
