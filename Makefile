@@ -6,13 +6,13 @@ MPIEXEC ?= $(VENV)/bin/mpiexec
 NP    ?= 2
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install demo notebooks test test-serial test-mpi lint benchmark clean
+.PHONY: install demo notebooks docs test test-serial test-mpi lint benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	@set -e; py=$$(./scripts/find-python); echo "using $$py"; \
 	  [ -x $(PY) ] || $$py -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[dolfinx,test]"
 	@touch $@
 
 install: $(VENV)/.installed
@@ -26,9 +26,14 @@ notebooks: install
 	for d in demos/[0-9]*.py; do \
 	  n=results/notebooks/$$(basename $$d .py).ipynb; \
 	  $(VENV)/bin/jupytext --to notebook -o $$n $$d && \
-	  FEM_ASSB_TINY=1 FEM_ASSB_DEMO_OUT=results/notebooks $(VENV)/bin/jupyter nbconvert \
+	  FEM_ASSB_TINY=1 FEM_ASSB_DEMO_OUT=$(CURDIR)/results/notebooks/out $(VENV)/bin/jupyter nbconvert \
 	    --to notebook --execute --inplace $$n || exit 1; \
 	done
+
+# the documentation site (results/site), demos executed at tiny size, warnings as errors
+docs: install
+	FEM_ASSB_DOCS_EXECUTE=true FEM_ASSB_TINY=1 FEM_ASSB_DEMO_OUT=$(CURDIR)/results/docs \
+	  NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 lint: install
 	$(VENV)/bin/ruff check fem_assb tests demos benchmarks

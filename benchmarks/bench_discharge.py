@@ -94,7 +94,7 @@ def main():
             rec = {"voxels": cell_voxels, "ranks": comm.size, "solver": solver,
                    "petsc_options": petsc,
                    "electrolyte": args.electrolyte, "total_s": round(total, 1),
-                   "solve_s": round(r.wall_time_s, 1), "steps": r.steps,
+                   "solve_s": round(r.wall_time_s, 1), "steps": r.time_steps,
                    "rejected_steps": r.rejected_steps,
                    "newton_iterations": r.newton_iterations,
                    "linear_iterations": r.linear_iterations,

@@ -31,10 +31,16 @@ from pathlib import Path
 
 from mpi4py import MPI
 
-from fem_assb.analysis.conductivity import effective_conductivity
+from fem_assb import (
+    ASSB,
+    discharge,
+    effective_conductivity,
+    homogeneous,
+    perforate,
+    structure_capacity_mAh_cm2,
+    to_solid_electrolyte,
+)
 from fem_assb.mesh import build_mesh, tags
-from fem_assb.simulation import discharge
-from fem_assb.structure import assemble_cell, homogeneous, perforate, to_solid_electrolyte
 from fem_assb.viz import plot_discharge, plot_sections, render_structure
 
 tiny = os.environ.get("FEM_ASSB_TINY") == "1"
@@ -60,8 +66,8 @@ if rank0:
     print(f"structure: {cathode.shape} voxels of {cathode.voxel_size * 1e6:g} µm")
     for name, frac in cathode.volume_fractions().items():
         print(f"  {name:<12} {100 * frac:5.1f} vol%")
-    print(f"  theoretical capacity {cathode.theoretical_capacity_mAh_cm2():.3f} mAh/cm²"
-          f" (unperforated: {base.theoretical_capacity_mAh_cm2():.3f})")
+    print(f"  theoretical capacity {structure_capacity_mAh_cm2(cathode):.3f} mAh/cm²"
+          f" (unperforated: {structure_capacity_mAh_cm2(base):.3f})")
     plot_sections(cathode, out / "sections.png", title="perforated ASSB cathode")
     render_structure(cathode, out / "structure.png")
     print(f"  pictures: {out / 'sections.png'}, {out / 'structure.png'}")
@@ -73,7 +79,7 @@ if rank0:
 # tagged by phase, with the CAM|electrolyte interface tagged for the electrochemistry.
 
 # %%
-cell = assemble_cell(cathode, separator_um=5.0, electrolyte="solid")
+cell = ASSB.virtual_cell(cathode, separator_um=5.0)
 vm = build_mesh(cell)
 area = vm.facet_area(tags.CAM_ELECTROLYTE)
 if rank0:
@@ -108,7 +114,7 @@ for i_app in (1.0, 4.0):
     if rank0:
         print(f"{i_app:g} mA/cm²: {r.capacity_mAh_cm2:.4f} of "
               f"{r.theoretical_capacity_mAh_cm2:.4f} mAh/cm², {r.energy_density_Wh_kg:.0f} Wh/kg, "
-              f"mean {r.mean_voltage_V:.3f} V, {r.steps} steps, stopped by {r.stop_reason}; "
+              f"mean {r.mean_voltage_V:.3f} V, {r.time_steps} steps, stopped by {r.stop_reason}; "
               f"charge balance {r.max_charge_balance_error:.1e}, Li balance "
               f"{r.lithium_balance_error:.1e}")
 if rank0:

@@ -29,7 +29,8 @@ from pathlib import Path
 
 from mpi4py import MPI
 
-from fem_assb.studies import load_config, read_table, run_study
+from fem_assb import load_config, run_study
+from fem_assb.studies import read_table
 from fem_assb.studies.optimise import optimise_layers
 from fem_assb.viz.study_plots import plot_study
 

@@ -30,8 +30,7 @@ from pathlib import Path
 
 from mpi4py import MPI
 
-from fem_assb.simulation import discharge
-from fem_assb.structure import homogeneous
+from fem_assb import discharge, homogeneous
 from fem_assb.viz import plot_discharge
 
 tiny = os.environ.get("FEM_ASSB_TINY") == "1"

@@ -363,7 +363,7 @@ def run(cathode: VoxelStructure, experiment, electrolyte: str | Chemistry = "sol
     ----------
     experiment : Experiment, or what makes one
         The protocol steps.
-    Others
+    electrolyte, params, separator_um, refine, interface, comm, options
         As ``discharge``'s.
 
     Returns

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 VOLTAGE_STEP_SAFETY = 0.7  # aim the next step's voltage change at 0.7 max_voltage_step
+FAIL_CEILING = 0.8  # rests and holds: the ceiling after a Newton failure, × the failed dt
+CEILING_GROWTH = 1.02  # and its rise per accepted step
 
 
 @dataclass
@@ -80,6 +82,12 @@ class StepController:
     dt: float = 0.0
     last_error: float | None = None
     history: list = field(default_factory=list)  # (t, dt, newton its, error) per accepted step
+    # rests and holds: after a Newton failure at dt_f the next steps stay below
+    # FAIL_CEILING · dt_f, a ceiling that rises by CEILING_GROWTH per accepted step (Newton
+    # fails near saturated surfaces at a step size the error estimate would allow: without
+    # the memory every step is tried there first and redone at half of it)
+    remember_failures: bool = False
+    ceiling: float | None = None
 
     def __post_init__(self):
         if self.dt == 0.0:
@@ -102,6 +110,8 @@ class StepController:
 
     def failed(self) -> bool:
         """Newton failed: halve the step. Returns False when below ``min_dt``."""
+        if self.remember_failures:
+            self.ceiling = FAIL_CEILING * self.dt
         self.dt *= 0.5
         return self.dt >= self.settings.min_dt
 
@@ -132,14 +142,18 @@ class StepController:
         if dv is not None and abs(dv) > 0:
             self.dt = min(self.dt, max(VOLTAGE_STEP_SAFETY * s.max_voltage_step * dt / abs(dv),
                                        dt * s.shrink))
+        if self.ceiling is not None:
+            self.ceiling *= CEILING_GROWTH
+            self.dt = min(self.dt, self.ceiling)
         self.dt = max(self.dt, s.min_dt)
         return True
 
     def state(self) -> dict:
-        return {"dt": self.dt, "last_error": self.last_error,
+        return {"dt": self.dt, "last_error": self.last_error, "ceiling": self.ceiling,
                 "history": [list(h) for h in self.history]}
 
     def restore(self, state: dict) -> None:
         self.dt = float(state["dt"])
         self.last_error = state["last_error"]
+        self.ceiling = state["ceiling"]
         self.history = [tuple(h) for h in state["history"]]

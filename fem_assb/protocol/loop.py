@@ -242,7 +242,7 @@ class Run:
         # reference): a rest's lithium drifts by no more than a discharge's per unit time
         self.newton.scale = (abs(plan.current) if plan.current
                              else REST_TOLERANCE_SHARE * self.i_ref) * self.model.cross_section
-        ctl = StepController(s, t_nominal)
+        ctl = StepController(s, t_nominal, remember_failures=not plan.current)
         ctl.dt = s.initial_fraction * Q / (abs(plan.current or 0.0) or self.i_ref)
         if st.controller is not None:
             ctl.restore(st.controller)
