@@ -91,7 +91,7 @@ class Errors(click.Group):
         except KeyboardInterrupt as err:
             _interrupted("terminated" if isinstance(err, Terminated) else "interrupted", err)
         except _interrupt_types() as err:
-            _interrupted(str(err), err.__cause__)
+            _interrupted(str(err), Terminated() if err.signal == signal.SIGTERM else err)
         except (FemAssbError, StructureError, ParameterError, ValueError,
                 FileNotFoundError) as err:
             if isinstance(err, click.ClickException):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -97,6 +98,9 @@ def conductivity(file, phases, axis, method, interface, voxel_size, cbd_factor, 
     from fem_assb.analysis.conductivity import effective_conductivity
     from fem_assb.analysis.percolation import PercolationError
 
+    if cbd_factor is not None and not math.isfinite(cbd_factor):
+        raise click.BadParameter(f"must be a finite number > 0, got {cbd_factor}",
+                                 param_hint="--cbd-factor")
     names = [p for item in phases for p in item.replace(",", " ").split()]
     if method is None:
         method = "fem" if interface == "smooth" else "bracket"

@@ -27,6 +27,7 @@ import numpy as np
 import ufl
 
 from fem_assb._dolfinx import MPI, dolfinx
+from fem_assb._dolfinx_private import cpp_adjacency
 from fem_assb.mesh import tags
 from fem_assb.mesh.connectivity import tables, vertex_codes
 from fem_assb.mesh.kuhn import KUHN_TETS
@@ -236,11 +237,6 @@ def _slab_mesh_data(mask, voxel_size, comm, connectivity, plane_weights=None):
     return cells, coords
 
 
-def _cpp_adjacency(data, offsets):
-    adj = dolfinx.graph.adjacencylist(data, offsets)
-    return getattr(adj, "_cpp_object", adj)
-
-
 def _slab_partitioner(comm, num_local_cells: int):
     """Graph 'partitioner' that keeps every cell on its rank and ghosts facet neighbours."""
     cell_offsets = np.concatenate([[0], np.cumsum(comm.allgather(num_local_cells))])
@@ -249,7 +245,7 @@ def _slab_partitioner(comm, num_local_cells: int):
     def part(_comm, _nparts, graph, ghosting):
         n = num_local_cells
         if not ghosting:
-            return _cpp_adjacency(np.full(n, rank, dtype=np.int32),
+            return cpp_adjacency(np.full(n, rank, dtype=np.int32),
                                   np.arange(n + 1, dtype=np.int32))
         nbr = np.asarray(graph.array)
         node = np.repeat(np.arange(n), np.diff(np.asarray(graph.offsets)))
@@ -265,7 +261,7 @@ def _slab_partitioner(comm, num_local_cells: int):
             first = offsets[pairs[:, 0]] + 1
             within = np.arange(pairs.shape[0]) - np.searchsorted(pairs[:, 0], pairs[:, 0])
             dest[first + within] = pairs[:, 1]
-        return _cpp_adjacency(dest, offsets)
+        return cpp_adjacency(dest, offsets)
 
     return part
 

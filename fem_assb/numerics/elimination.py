@@ -34,9 +34,10 @@ from __future__ import annotations
 import numpy as np
 
 from fem_assb._dolfinx import PETSc, dolfinx, fem
+from fem_assb._dolfinx_private import ghost_update
 
 _petsc = dolfinx.fem.petsc
-_ghost_update = dolfinx.la.petsc._ghost_update
+_ghost_update = ghost_update
 
 
 class InterfaceElimination:

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fem_assb._dolfinx import MPI, PETSc, dolfinx, fem
+from fem_assb._dolfinx import MPI, PETSc, fem
+from fem_assb._dolfinx_private import sparsity_pattern
 
 
 class _BlockLayout:
@@ -83,9 +84,7 @@ def _block_pattern(a, spaces, i: int, j: int, nodal_terms, comm):
     if a is not None:
         sp = fem.create_sparsity_pattern(a)
     else:
-        sp = dolfinx.cpp.la.SparsityPattern(
-            comm, [spaces[i].dofmap.index_map, spaces[j].dofmap.index_map],
-            [spaces[i].dofmap.index_map_bs, spaces[j].dofmap.index_map_bs])
+        sp = sparsity_pattern(comm, spaces[i], spaces[j])
     if pairs is not None:
         ins = sp.insert
         for r, c in pairs.tolist():

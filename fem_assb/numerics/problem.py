@@ -8,19 +8,24 @@ matrix has the pattern of the terms (``fem_assb.numerics.jacobian``).
 
 from __future__ import annotations
 
-import dolfinx.cpp as _cpp
 import ufl
-from dolfinx.fem import pack_coefficients, pack_constants
 from dolfinx.fem.forms import derivative_block
 from dolfinx.fem.forms import extract_function_spaces as _spaces
 
 from fem_assb._dolfinx import PETSc, dolfinx, fem
+from fem_assb._dolfinx_private import (
+    assemble_block,
+    ghost_update,
+    insert_diagonal,
+    set_vector_blocks,
+    vector_blocks,
+    zero_vector,
+)
 from fem_assb.numerics.elimination import InterfaceElimination
 from fem_assb.numerics.heap import release_free_memory
 from fem_assb.numerics.jacobian import JacobianMatrix
 
 _petsc = dolfinx.fem.petsc
-_ghost_update = dolfinx.la.petsc._ghost_update
 
 
 def _jacobian_blocks(residuals: list, unknowns: list) -> list:
@@ -55,7 +60,7 @@ class CoupledProblem:
         self.A = self.jacobian.mat
         self.b = _petsc.create_vector(_spaces(self.F), kind="mpi")
         self.x = _petsc.create_vector(_spaces(self.F), kind="mpi")
-        self._blocks = self.b.getAttr("_blocks")
+        self._blocks = vector_blocks(self.b)
         snes = self.solver = PETSc.SNES().create(self.A.comm)
         snes.setJacobian(self._jacobian, self.A, None)
         self._reuse = {prefix + k for k, v in (petsc_options or {}).items()
@@ -81,37 +86,35 @@ class CoupledProblem:
             _petsc.assemble_residual(snes, x, b, self.u, self.F, self.J, self.bcs,
                                      self._blocks)
         else:  # no lifting: it would pack the coefficients of every Jacobian block
-            _ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+            ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
             _petsc.assign(x, self.u)
-            dolfinx.la.petsc._zero_vector(b)
-            b.setAttr("_blocks", self._blocks)  # SNES passes work vectors too
+            zero_vector(b)
+            set_vector_blocks(b, self._blocks)  # SNES passes work vectors too
             _petsc.assemble_vector(b, self.F)
-            _ghost_update(b, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+            ghost_update(b, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
         for term in self.nodal_terms:
             term.add_residual(b)
 
     def _jacobian(self, snes, x, A, P) -> None:
         """Block by block, packing one block's coefficients at a time (DOLFINx packs all
         blocks' first: a memory peak of several matrices' size)."""
-        _ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+        ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
         _petsc.assign(x, self.u)
         jac = self.jacobian
         jac.mat.zeroEntries()
-        bcs = [bc._cpp_object for bc in self.bcs]
+        bcs = self.bcs
         for i, row in enumerate(self.J):
             for j, a in enumerate(row):
                 sub = None if a is None else jac.local_block(i, j)
                 if sub is None:
                     continue
-                _cpp.fem.petsc.assemble_matrix(sub, a._cpp_object, pack_constants(a),
-                                               pack_coefficients(a), bcs, True)
+                assemble_block(sub, a, bcs)
                 jac.restore_local_block(i, j, sub)
         jac.mat.assemble(PETSc.Mat.AssemblyType.FLUSH)
         if bcs:
             for i in range(len(self.J)):
                 sub = jac.local_block(i, i)
-                _cpp.fem.petsc.insert_diagonal(sub, self.u[i].function_space._cpp_object,
-                                               bcs, 1.0)
+                insert_diagonal(sub, self.u[i].function_space, bcs, 1.0)
                 jac.restore_local_block(i, i, sub)
         for term in self.nodal_terms:
             term.add_jacobian(jac)
@@ -156,7 +159,7 @@ class CoupledProblem:
         """Newton from the present values of the unknowns; results back in them."""
         _petsc.assign(self.u, self.x)
         self.solver.solve(None, self.x)
-        _ghost_update(self.x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+        ghost_update(self.x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
         _petsc.assign(self.x, self.u)
 
     def destroy(self) -> None:

@@ -336,13 +336,15 @@ class CellModel:
         """CAM saturated on discharge (c_s beyond (1 + overfill) c_max anywhere: one
         saturated surface is no stop, the current moves elsewhere; beyond it the model
         has left its range) and CAM exhausted on charge (c_s below −overfill c_max
-        somewhere: emptied, and the voltage would climb without bound)."""
+        somewhere, or below +overfill c_max where no step size converges any more:
+        emptied, and the voltage would climb without bound)."""
         c_max = self.params.cam.c_max
         return [ThresholdEvent(StopReason.CAM_SATURATED, lambda: self.maximum(self.c),
                                (1.0 + control.overfill) * c_max, above=True, direction=1),
                 ThresholdEvent(StopReason.CAM_EXHAUSTED, lambda: self.minimum(self.c) / c_max,
                                -control.overfill, above=False, direction=-1,
-                               warning="the CAM is empty at its surface: min c_s/c_max")]
+                               warning="the CAM is empty at its surface: min c_s/c_max",
+                               failure_bound=control.overfill)]
 
     def collector_dof_count(self) -> int:
         """Global number of Φ_s unknowns on the collector: the cell voltage V's couplings

@@ -28,6 +28,7 @@ import numpy as np
 import ufl
 
 from fem_assb._dolfinx import MPI, dolfinx, fem
+from fem_assb._dolfinx_private import entity_map
 from fem_assb.mesh import ImportedMesh, VoxelMesh, tags
 from fem_assb.structure.phases import CAM, CBD, ELECTROLYTE, SEPARATOR
 from fem_assb.structure.voxels import StructureError
@@ -96,9 +97,7 @@ def _area(msh, cell_facets: np.ndarray) -> float:
 
 def _entity_map(parent, submesh, sub_to_parent: np.ndarray) -> dolfinx.mesh.EntityMap:
     """The cell map of ``submesh`` into ``parent`` (local indices)."""
-    cpp = dolfinx.cpp.mesh.EntityMap(parent.topology._cpp_object,
-                                     submesh.topology._cpp_object, 3, sub_to_parent)
-    return dolfinx.mesh.EntityMap(cpp)
+    return entity_map(parent, submesh, sub_to_parent)
 
 
 def _submeshes_and_entities(vm: CellMesh):

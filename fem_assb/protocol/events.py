@@ -204,12 +204,17 @@ class ThresholdEvent:
     above: bool
     direction: int = 0
     warning: str | None = None  # printed (with the value) when it stops a step
+    # where Newton fails for want of a state (an emptied surface on charge), the event
+    # ends the step at the last accepted state once the measure is past this bound
+    failure_bound: float | None = None
 
-    def reached(self, current: float) -> float | None:
+    def reached(self, current: float, failed: bool = False) -> float | None:
         """The measured value when the event is reached after a step at ``current``
-        (A/m², > 0 discharge), else None."""
-        if self.direction and not self.direction * current > 0:
+        (A/m², > 0 discharge), else None; ``failed``: no step size converges from the
+        present state (the looser ``failure_bound`` applies)."""
+        bound = self.failure_bound if failed else self.bound
+        if bound is None or (self.direction and not self.direction * current > 0):
             return None
         value = self.measure()
-        hit = value >= self.bound if self.above else value < self.bound
+        hit = value >= bound if self.above else value < bound
         return value if hit else None

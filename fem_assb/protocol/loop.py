@@ -11,6 +11,7 @@ The loop talks to the model through ``fem_assb.physics.contract.CellModel`` only
 from __future__ import annotations
 
 import json
+import signal
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from fem_assb.numerics.newton import NewtonSolver
 from fem_assb.protocol.control import StepController
 from fem_assb.protocol.events import StopReason, step_limits
 from fem_assb.protocol.experiment import Experiment, Step
+from fem_assb.protocol.interrupts import interruptible, requested
 from fem_assb.protocol.observers import (
     Checkpointer,
     CurveWriter,
@@ -48,8 +50,12 @@ REST_TOLERANCE_SHARE = 0.01
 
 
 class Interrupted(RunError):  # noqa: N818 (what the user did, not a failure)
-    """The run was stopped by Ctrl-C or SIGTERM (the message says where, and whether
-    the state was saved)."""
+    """The run was stopped by Ctrl-C or SIGTERM (``signal``; the message says where, and
+    whether the state was saved)."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signal = signum
 
 
 @dataclass
@@ -80,12 +86,16 @@ def run_protocol(inputs: RunInputs) -> RunResult:
     run = Run(inputs)
     reason = None
     try:
-        while run.state.k < len(inputs.experiment) and reason is None:
-            reason = run.protocol_step()
-    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM made one by the caller
-        raise run.interrupted() from err
+        with interruptible():
+            while run.state.k < len(inputs.experiment) and reason is None:
+                reason = run.protocol_step()
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM
+        raise run.interrupted(requested() or signal.SIGINT) from err
     finally:
         run.close()
+    if reason is not None and run.state.step is not None:  # the step cut short: its part
+        run.state.step.reason = reason
+        run.close_step(run.plan(inputs.experiment[run.state.k]), run.state.step)
     return run.finish(reason)
 
 
@@ -198,13 +208,15 @@ class Run:
         while outcome is None:
             if run.steps >= self.opts.max_steps:
                 return StopReason.MAX_STEPS
+            if requested():  # Ctrl-C or SIGTERM: at the last accepted state
+                raise KeyboardInterrupt
             outcome = self.stepper.attempt(plan, st, ctl)
             if outcome in (Outcome.ACCEPTED, Outcome.STEP_END) and st.n > 0:
                 self._record(st, ctl, outcome)
             if outcome == Outcome.FAILED:
                 return StopReason.SOLVER_FAILED
             outcome = None if outcome in (Outcome.ACCEPTED, Outcome.REJECTED) else outcome
-        self._close_step(plan, st)
+        self.close_step(plan, st)
         return None
 
     def _new_step(self, plan: StepPlan) -> StepState:
@@ -265,7 +277,7 @@ class Run:
         for w in self.watchers:
             w.accepted(rec)
 
-    def _close_step(self, plan: StepPlan, st: StepState) -> None:
+    def close_step(self, plan: StepPlan, st: StepState) -> None:
         """The step's summary; its located end point beyond the last state as a row of
         its own; the next step starts from the last accepted state, at the later of its
         time and the located end point's (within steep_end/2 of each other)."""
@@ -292,7 +304,7 @@ class Run:
         save_checkpoint(self.opts.checkpoint_dir, self.model.comm, self.identity, self.state,
                         self.model.state(), self.stepper.history)
 
-    def interrupted(self) -> Interrupted:
+    def interrupted(self, signum: int) -> Interrupted:
         """After Ctrl-C or SIGTERM (the model at its last accepted state): save it when
         checkpointing (serial runs; under MPI the last periodic checkpoint stands)."""
         run, saved = self.state, ""
@@ -301,9 +313,10 @@ class Run:
             saved = f"; state saved in {self.opts.checkpoint_dir}, resume with --resume"
         elif self.opts.checkpointing:
             saved = "; resume from the last checkpoint with --resume"
-        return Interrupted(f"interrupted at t = {run.curve.time_s[-1]:.6g} s, "
+        what = "terminated" if signum == signal.SIGTERM else "interrupted"
+        return Interrupted(f"{what} at t = {run.curve.time_s[-1]:.6g} s, "
                            f"{run.curve.capacity_mAh_cm2[-1]:.6g} mAh/cm² "
-                           f"(protocol step {run.k + 1}){saved}")
+                           f"(protocol step {run.k + 1}){saved}", signum)
 
     def close(self) -> None:
         self.newton.destroy()

@@ -141,7 +141,7 @@ class Stepper:
         # the first time step of a protocol step starts from a jump: Newton gets more room
         try:
             res = self.newton.solve(self.s.max_newton if st.n else 2 * self.s.max_newton)
-        except KeyboardInterrupt:  # back to the last accepted state (a checkpoint's)
+        except KeyboardInterrupt:  # a second Ctrl-C: back to the last accepted state
             model.restore(saved)
             raise
         self.run.newton += res.iterations  # the work done, rejected steps included
@@ -179,7 +179,9 @@ class Stepper:
         if land is not None:  # a landing attempt failed: end at the chord's crossing
             self._end_at(st, plan.limits[land.limit], land.crossing(t, g_now[land.limit]))
             return Outcome.STEP_END
-        return Outcome.REJECTED if ctl.failed() else Outcome.FAILED
+        if ctl.failed():
+            return Outcome.REJECTED
+        return self._events(plan, st, failed=True) or Outcome.FAILED
 
     def _first_step_past(self, plan: StepPlan, st: StepState, ctl: StepController,
                          trial: _Trial) -> Outcome:
@@ -256,7 +258,7 @@ class Stepper:
         if j_cut is not None and (near or st.landings > MAX_LANDING_ATTEMPTS):
             self._end_at(st, plan.limits[j_cut], t_cut)
             return Outcome.STEP_END
-        return self._events(plan, st)
+        return self._events(plan, st) or Outcome.ACCEPTED
 
     def _reached(self, lim: Limit, st: StepState, g_before: float, g_after: float) -> None:
         st.reason = lim.reason
@@ -300,10 +302,12 @@ class Stepper:
         st.end = lim.pin(Point(t_cut, p0.V + w * (p1.V - p0.V), p0.I + w * (p1.I - p0.I),
                                p0.q + w * (p1.q - p0.q)))
 
-    def _events(self, plan: StepPlan, st: StepState) -> Outcome:
-        """The model's run-wide stops (they end the protocol step)."""
+    def _events(self, plan: StepPlan, st: StepState, failed: bool = False) -> Outcome | None:
+        """STEP_END if one of the model's run-wide stops is reached (after an accepted
+        step, or where no step size converges: ``failed``), else None."""
+        current = plan.current if plan.current is not None else st.currents[-1]
         for event in self.events:
-            value = event.reached(st.currents[-1])
+            value = event.reached(current, failed)
             if value is None:
                 continue
             st.reason = event.reason
@@ -312,4 +316,4 @@ class Stepper:
                               f"{self.run.q_state / MAH_PER_CM2:.4g} mAh/cm² (step "
                               f"'{plan.step.describe()}' stopped)", stacklevel=2)
             return Outcome.STEP_END
-        return Outcome.ACCEPTED
+        return None
