@@ -57,16 +57,43 @@ def _typed(rows: list[dict], resolution: float | None) -> list[dict]:
     return rows
 
 
+# what makes two studies' rows comparable: the same cell (box, voxels, composition,
+# separator, refinement) and the same physics (parameters, cut-off)
+SETTING_KEYS = ("geometry", "separator_um", "refine", "cutoff_V", "parameters", "layout",
+                "layer_cam_fractions")
+
+
+class MixedStudies(SystemExit):
+    """Rows of one trend from studies of different boxes or parameters."""
+
+
+def setting(doc: dict, family: str) -> str:
+    """A study's setting as text (layered studies: the layer CAM contents count; the
+    seed of a structure does not make another setting)."""
+    keys = SETTING_KEYS if family == "layered" else SETTING_KEYS[:-1]
+    return json.dumps({k: doc.get(k) for k in keys}, sort_keys=True)
+
+
 def load(paths) -> tuple[list[dict], list[dict]]:
-    """(results rows, structure rows) of all study directories, typed."""
-    results, structures = [], []
+    """(results rows, structure rows) of all study directories, typed. Rows of one
+    family and electrolyte from studies of different settings are refused
+    (``MixedStudies``: their trends would mix boxes or parameters)."""
+    results, structures, seen = [], [], {}
     for d in study_dirs(paths):
         res = None
         if (d / "study.json").is_file():
             doc = json.loads((d / "study.json").read_text())
             res = doc["geometry"]["voxel_size_um"] / doc.get("refine", 1)
+            for ele in doc.get("electrolytes", []):
+                key = (doc.get("family"), ele)
+                seen.setdefault(key, {}).setdefault(setting(doc, key[0]), []).append(d)
         results += _typed(read_table(d / "results.csv"), res)
         structures += _typed(read_table(d / "structures.csv"), res)
+    for (family, ele), settings in seen.items():
+        if len(settings) > 1:
+            dirs = [", ".join(map(str, ds)) for ds in settings.values()]
+            raise MixedStudies(f"{family} {ele} studies of different boxes or parameters: "
+                               + " | ".join(dirs) + "; give them to separate calls")
     return results, structures
 
 

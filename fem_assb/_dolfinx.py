@@ -19,8 +19,7 @@ if "petsc4py.PETSc" not in sys.modules:  # PETSc's own signal handlers off: SIGT
     # SIGINT are Python's (the command line ends a run with one line, not a crash banner)
     import petsc4py  # noqa: E402
 
-    petsc4py.init([sys.argv[0] if sys.argv and sys.argv[0] else "fem_assb",
-                   "-no_signal_handler"])
+    petsc4py.init(["fem_assb", "-no_signal_handler"])
 
 import dolfinx  # noqa: E402
 import dolfinx.fem.petsc  # noqa: E402,F401

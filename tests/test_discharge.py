@@ -145,7 +145,7 @@ def test_cli_discharge_json(tmp_path):
             str(tmp_path / "out"), "--fields-every", "0", "--json"]
     r = CliRunner().invoke(main, args, catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    res = json.loads(r.output)
+    res = json.loads(r.stdout)
     for key in ("capacity_mAh_cm2", "theoretical_capacity_mAh_cm2", "energy_mWh_cm2",
                 "energy_density_Wh_kg", "mean_voltage_V", "end_voltage_V", "steps",
                 "newton_iterations", "wall_time_s"):

@@ -67,7 +67,7 @@ def test_gmsh_particle_follows_the_single_particle_model(particle_msh):
     sol = sim.run([f"Discharge at 1C until {0.85 * q:.6f} mAh/cm2"], control=CTL,
                   progress=False)
     assert sol.lithium_balance_error < 1e-8
-    c = sol.curve
+    c = sol.curve.as_dict()
     t, v = np.array(c["time_s"]), np.array(c["voltage_V"])
     frac = np.array(c["capacity_mAh_cm2"]) / q
     vm = sim.model.doms.vm
@@ -80,7 +80,7 @@ def test_gmsh_particle_follows_the_single_particle_model(particle_msh):
     assert keep.sum() > 20
     assert np.abs(v - ref)[keep].max() < 5e-3
     # the profile along x of an imported mesh: slices of the mean cell size
-    x = np.array(c["utilisation_x_um"])
+    x = np.array(sol.profiles.x_um)
     assert x[0] > 0 and x[-1] < 10.0
 
 

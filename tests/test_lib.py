@@ -117,8 +117,8 @@ def test_lib_serial_equals_parallel(tiny_lib):
     assert par.capacity_mAh_cm2 == pytest.approx(ser.capacity_mAh_cm2, rel=1e-8)
     assert par.energy_mWh_cm2 == pytest.approx(ser.energy_mWh_cm2, rel=1e-8)
     assert par.salt_balance_error < 1e-8 and par.max_charge_balance_error < 1e-8
-    for key in ("electrolyte_concentration", "utilisation"):
-        a, b = (np.array(r.curve[key], dtype=float) for r in (par, ser))
+    for key in ("electrolyte_concentration_mol_m3", "cam_utilisation"):
+        a, b = (np.array(getattr(r.profiles, key), dtype=float) for r in (par, ser))
         np.testing.assert_allclose(a, b, rtol=1e-7)
 
 
@@ -135,7 +135,7 @@ def test_cli_liquid_discharge(tmp_path):
             "0.4", "-o", str(tmp_path / "out"), "--json"]
     r = CliRunner().invoke(main, args, catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    res = json.loads(r.output)
+    res = json.loads(r.stdout)
     assert res["salt_balance_error"] < 1e-8
     assert 0 < res["min_electrolyte_concentration_mol_m3"] < 1000.0
     prof = json.loads((tmp_path / "out" / "profiles.json").read_text())

@@ -217,7 +217,7 @@ def test_single_particle_limit_without_area_correction():
         q = sim.theoretical_capacity_mAh_cm2
         sol = sim.run([f"Discharge at 1C until {0.85 * q:.6f} mAh/cm2"], control=ctl,
                       progress=False)
-        c = sol.curve
+        c = sol.curve.as_dict()
         assert c["capacity_mAh_cm2"][-1] == pytest.approx(0.85 * q, rel=1e-5)
         t, v = np.array(c["time_s"]), np.array(c["voltage_V"])
         frac = np.array(c["capacity_mAh_cm2"]) / q

@@ -59,7 +59,8 @@ def test_interface_assembly_equals_facet_integral(small_lib, electrolyte):
     # the same terms as UFL facet integrals, assembled by DOLFINx
     res = list(model.residuals)
     tests = [ufl.TestFunction(u.function_space) for u in model.unknowns]
-    for k, sign in model.interface_rows.items():
+    for name, sign in model.interface_rows.items():
+        k = model.fields.index(name)
         side = "+" if sign > 0 else "-"
         res[k] = res[k] + sign * model.interface_integral(lambda i, v=tests[k], sd=side: i * v(sd))
     # collector and anode: exterior-facet integrals with vertex quadrature
@@ -69,8 +70,8 @@ def test_interface_assembly_equals_facet_integral(small_lib, electrolyte):
     res[1] = res[1] + j_coll * tests[1] * ds(COLLECTOR)
     res[2] = (j_coll - model.current * d.cross_section / d.collector_area) * tests[2] \
         * ds(COLLECTOR)
-    i_anode = model.anode_current_density(*[model.unknowns[k] for k in model.anode_arguments])
-    k_e = model.anode_arguments[-1]
+    i_anode = model.anode_current_density(*[model.unknown(k) for k in model.anode_arguments])
+    k_e = model.fields.index(model.anode_arguments[-1])
     res[k_e] = res[k_e] - i_anode * tests[k_e] * ds(ANODE)
     old = dolfinx.fem.petsc.NonlinearProblem(
         res, model.unknowns, bcs=model.bcs, entity_maps=model.doms.entity_maps,

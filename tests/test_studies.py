@@ -330,13 +330,14 @@ def test_interrupted_case_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     ref = tmp_path / "ref"
     run_study(cfg, ref, comm=MPI.COMM_SELF, progress=False)
     (expected,) = read_table(ref / "results.csv")
-    real, calls = simulate.discharge, []
+    real, calls = simulate.Simulation.run, []
 
-    def cut_short(*a, **k):
-        calls.append(k["resume"])
-        return real(*a, **{**k, "max_steps": 3} if len(calls) == 1 else k)
+    def cut_short(self, experiment, options=None, **k):
+        calls.append(options.resume)
+        return real(self, experiment, options.with_(max_steps=3) if len(calls) == 1
+                    else options, **k)
 
-    monkeypatch.setattr(simulate, "discharge", cut_short)
+    monkeypatch.setattr(simulate.Simulation, "run", cut_short)
     out = tmp_path / "study"
     run_study(cfg, out, comm=MPI.COMM_SELF, progress=False)
     assert read_table(out / "results.csv") == []
@@ -352,7 +353,7 @@ def test_interrupted_case_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     # a checkpoint written by another number of ranks: warned about, the case starts over
     (out / "results.csv").unlink()
     ck.parent.mkdir()
-    ck.write_text(json.dumps({"ranks": 7, "identity": {}}))
+    ck.write_text(json.dumps({"format": 2, "identity": {"ranks": 7}, "run": {}}))
     with pytest.warns(UserWarning, match="7 MPI ranks"):
         run_study(cfg, out, comm=MPI.COMM_SELF, progress=False)
     assert calls == [False, True, True, False]

@@ -25,11 +25,13 @@ structure_options = options.group(
 
 
 def _write(structure, electrolyte: str, output: str) -> None:
+    """Write the structure in the chemistry's phases (no DOLFINx: the ASSB's mapping is
+    the structure stage's own ``to_solid_electrolyte``)."""
     from fem_assb.materials import structure_capacity_mAh_cm2
-    from fem_assb.physics.chemistry import chemistry
-    from fem_assb.structure import save_structure
+    from fem_assb.structure import save_structure, to_solid_electrolyte
 
-    structure = chemistry(electrolyte).cathode(structure)
+    if electrolyte == "solid":
+        structure = to_solid_electrolyte(structure)
     if rank() == 0:
         path = save_structure(structure, output)
         fr = ", ".join(f"{k} {v:.3f}" for k, v in structure.volume_fractions().items())

@@ -44,7 +44,8 @@ def study(name, config_file, quick, assignments, output, jobs, max_cases, plot):
         sets = parse_assignments(assignments)
         default_parameters().updated(sets, "--set")  # unknown keys: named as --set's
         overrides = merge_configs(overrides, {"parameters": sets})
-    cfg = load_config(name or config_file, quick, overrides=overrides)
+    cfg = load_config(name or config_file, quick, overrides=overrides,
+                      overrides_source=config_file if name and config_file else None)
     before = len(pending_cases(cfg, Path(output)))
     table = run_study(cfg, output, jobs=jobs, max_cases=max_cases)
     echo(f"results: {table}")

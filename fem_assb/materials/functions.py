@@ -125,5 +125,19 @@ def butler_volmer(i0, eta, temperature: float, alpha: float = 0.5):
     op = _Ops(eta)
     f = FARADAY / (GAS_CONSTANT * temperature)
     if alpha == 0.5:  # symmetric: 2 i0 sinh(Fη/2RT), no cancellation of two exponentials
-        return 2.0 * i0 * op.sinh(0.5 * f * eta)
-    return i0 * (op.exp(alpha * f * eta) - op.exp(-(1.0 - alpha) * f * eta))
+        return 2.0 * i0 * op.sinh(_bounded(0.5 * f * eta))
+    return i0 * (op.exp(_bounded(alpha * f * eta)) - op.exp(_bounded(-(1.0 - alpha) * f * eta)))
+
+
+# exponents beyond this (η of ~36 V: Newton's trial states only) are held at it in
+# numpy, where exp would overflow to inf (UFL forms are left as they are)
+EXPONENT_BOUND = 700.0
+
+
+def _bounded(x):
+    """x with its real part clipped to ±EXPONENT_BOUND (numpy, complex-step safe)."""
+    if _is_ufl(x):
+        return x
+    if np.iscomplexobj(x):
+        return np.clip(x.real, -EXPONENT_BOUND, EXPONENT_BOUND) + 1j * x.imag
+    return np.clip(x, -EXPONENT_BOUND, EXPONENT_BOUND)

@@ -252,8 +252,8 @@ def load_parameters(path: str | Path | None = None, overrides: dict | None = Non
             raise ParameterError(f"parameter file not found: {path}")
         try:
             data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as err:
-            raise ParameterError(f"{path}: not valid TOML ({err})") from err
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise ParameterError(f"{path}: not valid TOML ({err})") from None
         params = params.updated(data, str(path))
     if overrides:
         params = params.updated(overrides)

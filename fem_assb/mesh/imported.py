@@ -124,11 +124,13 @@ def _read_rank0(path: Path, unit: float):
     src = str(path)
     if not path.is_file():
         raise MeshImportError(f"{src}: no such file")
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # meshio's .msh reader prints
+    said = io.StringIO()
+    try:  # meshio's readers print (and exit on a garbage .vtu): caught, one line
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(said):
             m = meshio.read(src)
-    except Exception as err:  # meshio raises many types; one line names the file
-        raise MeshImportError(f"{src}: cannot be read as a mesh ({err})") from None
+    except (Exception, SystemExit) as err:  # meshio raises many types
+        why = said.getvalue().strip().removeprefix("Error: ") or str(err)
+        raise MeshImportError(f"{src}: cannot be read as a mesh ({why})") from None
     blocks = [k for k, c in enumerate(m.cells) if c.type == "tetra"]
     if not blocks:
         raise MeshImportError(f"{src}: no tetrahedra (cell types: "

@@ -40,6 +40,9 @@ from fem_assb.physics.nodal import NodalTerm, VoltageHold
 from fem_assb.protocol.events import StopReason, ThresholdEvent
 from fem_assb.structure.phases import CAM
 
+# charge: c_s below −EXHAUSTED_OVERSHOOT × overfill × c_max ends the step (see stop_events)
+EXHAUSTED_OVERSHOOT = 5.0
+
 
 def film_overpotential(delta, i0, temperature: float, r_film: float, alpha: float,
                        steps: int = 8):
@@ -335,14 +338,17 @@ class CellModel:
     def stop_events(self, control) -> list:
         """CAM saturated on discharge (c_s beyond (1 + overfill) c_max anywhere: one
         saturated surface is no stop, the current moves elsewhere; beyond it the model
-        has left its range) and CAM exhausted on charge (c_s below −overfill c_max
+        has left its range) and CAM exhausted on charge (c_s below −5 overfill c_max
         somewhere, or below +overfill c_max where no step size converges any more:
-        emptied, and the voltage would climb without bound)."""
+        emptied, and the voltage would climb without bound). A surface node of the ASSB
+        undershoots zero by ~1 % in ordinary charges (D_s is small near x = 0: a steep
+        front the voxel mesh does not resolve), hence the wider bound on charge."""
         c_max = self.params.cam.c_max
         return [ThresholdEvent(StopReason.CAM_SATURATED, lambda: self.maximum(self.c),
                                (1.0 + control.overfill) * c_max, above=True, direction=1),
                 ThresholdEvent(StopReason.CAM_EXHAUSTED, lambda: self.minimum(self.c) / c_max,
-                               -control.overfill, above=False, direction=-1,
+                               -EXHAUSTED_OVERSHOOT * control.overfill, above=False,
+                               direction=-1,
                                warning="the CAM is empty at its surface: min c_s/c_max",
                                failure_bound=control.overfill)]
 

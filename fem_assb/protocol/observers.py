@@ -51,7 +51,7 @@ class CurveWriter(Observer):
         if out is None or not rank0:
             return
         out.mkdir(parents=True, exist_ok=True)
-        path = out / "voltage.csv"
+        path = self.path = out / "voltage.csv"
         if resume_rows is not None and path.is_file():
             lines = path.read_text().splitlines(keepends=True)[: resume_rows + 1]
             path.write_text("".join(lines))
@@ -65,8 +65,11 @@ class CurveWriter(Observer):
     def row(self, curve: Curve, index: int) -> None:
         """Write the curve's row ``index`` (user units, the columns of ``Curve``)."""
         if self.writer is not None:
-            self.writer.writerow(tuple(getattr(curve, c)[index] for c in Curve.COLUMNS))
-            self.fh.flush()
+            try:
+                self.writer.writerow(tuple(getattr(curve, c)[index] for c in Curve.COLUMNS))
+                self.fh.flush()
+            except OSError as err:  # a full disk: the file named
+                raise OSError(err.errno, err.strerror, str(self.path)) from None
 
     def finished(self, rec: StepRecord) -> None:
         if self.fh is not None:

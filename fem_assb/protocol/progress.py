@@ -51,8 +51,15 @@ class Progress:
         left = elapsed * max(self.total - q, 0.0) / q if q > 0 else float("nan")
         print(f"fem-assb: {elapsed / 60:6.1f} min  step {steps:4d}  t = {t:9.1f} s  "
               f"V = {v:.4f} V  {q:.4f} mAh/cm² ({100 * q / self.total:4.1f} % of "
-              f"theoretical)  left ≤ {left / 60:.0f} min", file=self.stream, flush=True)
+              f"theoretical){_left(left)}", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _left(seconds: float) -> str:
+    """The upper bound of the time left, as a person reads it ('' when unknown)."""
+    if not seconds == seconds:  # nan: nothing passed yet
+        return ""
+    return "  left < 1 min" if seconds < 60 else f"  left ≤ {seconds / 60:.0f} min"

@@ -103,6 +103,7 @@ class StepState:
     landing: Landing | None = None
     landings: int = 0
     rejected: int = 0  # attempts not accepted
+    probed: bool = False  # the first step passed its voltage limit: retried shorter once
     end: Point | None = None  # the located end point (step time)
     reason: StopReason | None = None
     controller: dict | None = None
@@ -187,8 +188,11 @@ class RunState:
 
 def _atomic_write(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as err:  # a full disk: the file named
+        raise OSError(err.errno, err.strerror, str(path)) from None
 
 
 def _arrays(prefix: str, state: list) -> dict:
@@ -236,11 +240,12 @@ def check_identity(directory: Path, identity: dict) -> dict:
                               f"{doc.get('format', 1) if isinstance(doc, dict) else '?'}, "
                               f"this one reads {FORMAT}); start the run again")
     saved = doc["identity"]
+    if "ranks" in identity and saved.get("ranks") != identity["ranks"]:
+        raise CheckpointError(f"{directory}: the checkpoint was written by "
+                              f"{saved.get('ranks')} MPI ranks, this run has "
+                              f"{identity['ranks']}; resume with mpiexec -n "
+                              f"{saved.get('ranks')}")
     for key, value in identity.items():
-        if key == "ranks" and saved.get(key) != value:
-            raise CheckpointError(f"{directory}: the checkpoint was written by "
-                                  f"{saved.get(key)} MPI ranks, this run has {value}; "
-                                  f"resume with mpiexec -n {saved.get(key)}")
         if saved.get(key) != value:
             raise CheckpointError(f"{directory}: the checkpoint belongs to another run "
                                   f"({key}: {_short(saved.get(key))} there, "

@@ -179,25 +179,32 @@ class Stepper:
         if land is not None:  # a landing attempt failed: end at the chord's crossing
             self._end_at(st, plan.limits[land.limit], land.crossing(t, g_now[land.limit]))
             return Outcome.STEP_END
+        if st.probed and st.n == 0:  # the shorter first step does not converge
+            return self._no_usable_step(plan, st, f"no shorter step of {trial.dt:.3g} s "
+                                                  "converges")
         if ctl.failed():
             return Outcome.REJECTED
         return self._events(plan, st, failed=True) or Outcome.FAILED
 
     def _first_step_past(self, plan: StepPlan, st: StepState, ctl: StepController,
                          trial: _Trial) -> Outcome:
-        """The first time step passes the step's voltage limit: retried 16× shorter down
-        to ``FIRST_STEP_PROBE`` × min_dt; past it even then, the cell cannot take this
-        current (its instantaneous drop crosses the limit): nothing passes."""
+        """The first time step passes the step's voltage limit: retried once
+        ``FIRST_STEP_PROBE`` times shorter; past it even then (or not converging), the
+        cell cannot take this current (its instantaneous drop crosses the limit): the
+        step ends where it started, nothing passes."""
         self._reject(st, trial)
-        if trial.dt > FIRST_STEP_PROBE * self.s.min_dt:
-            ctl.dt = max(trial.dt / FIRST_STEP_PROBE, self.s.min_dt)
+        if not st.probed and trial.dt > FIRST_STEP_PROBE * self.s.min_dt:
+            st.probed = True
+            ctl.dt = trial.dt / FIRST_STEP_PROBE
             return Outcome.REJECTED
+        return self._no_usable_step(plan, st, f"{trial.new.V:.4g} V after {trial.dt:.3g} s")
+
+    def _no_usable_step(self, plan: StepPlan, st: StepState, what: str) -> Outcome:
         st.reason = StopReason.NO_USABLE_STEP
         if self.rank0:
-            warnings.warn(f"'{plan.step.describe()}': the first time step already passes "
-                          f"the voltage limit ({trial.new.V:.4g} V after {trial.dt:.3g} s): "
-                          "the cell cannot take this current; no charge passed",
-                          stacklevel=2)
+            warnings.warn(f"'{plan.step.describe()}': the first time step passes the "
+                          f"voltage limit ({what}): the cell cannot take this current; no "
+                          "charge passed", stacklevel=3)
         return Outcome.STEP_END
 
     def _error(self, plan: StepPlan, st: StepState, ctl: StepController,

@@ -17,12 +17,14 @@ The same seed gives the same structure.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import ndimage
 
 from fem_assb.constants import UM
 from fem_assb.structure.phases import CAM, CBD, ELECTROLYTE
-from fem_assb.structure.voxels import StructureError, VoxelStructure, box_shape
+from fem_assb.structure.voxels import MAX_VOXELS, StructureError, VoxelStructure, box_shape
 
 
 def _check_fractions(cam_fraction: float, cbd_fraction: float) -> None:
@@ -34,6 +36,34 @@ def _check_fractions(cam_fraction: float, cbd_fraction: float) -> None:
             f"cam_fraction + cbd_fraction = {cam_fraction + cbd_fraction:.3f} exceeds 1")
     if cam_fraction > 0.85:
         raise StructureError(f"cam_fraction {cam_fraction} > 0.85 cannot be packed from spheres")
+
+
+FRACTION_TOLERANCE = 0.01  # the generator's promise: fractions within 1 vol%
+
+
+def _check_packing_box(shape, mean_diameter_voxels: float) -> None:
+    """Refuse particles so large that the padded packing box (3 mean radii each side)
+    would exceed ``MAX_VOXELS`` (a 1000 µm diameter at 1 µm voxels: 25 GiB)."""
+    pad = int(np.ceil(1.5 * mean_diameter_voxels)) + 1
+    n = int(np.prod([k + 2 * pad for k in shape], dtype=float))
+    if n > MAX_VOXELS:
+        raise StructureError(
+            f"mean_diameter_um of {mean_diameter_voxels:g} voxels needs a packing box of "
+            f"{n:,} voxels (more than {MAX_VOXELS:,}): give the particle diameter in µm "
+            "and a box several particles wide")
+
+
+def _report_fractions(labels, cam_fraction: float, cbd_fraction: float, size_um,
+                      mean_diameter_um: float) -> None:
+    """Warn, with the realised fractions, where the box is too small for the target."""
+    cam = float(np.count_nonzero(labels == CAM)) / labels.size
+    cbd = float(np.count_nonzero(labels == CBD)) / labels.size
+    if abs(cam - cam_fraction) > FRACTION_TOLERANCE or \
+            abs(cbd - cbd_fraction) > FRACTION_TOLERANCE:
+        box = " × ".join(f"{v:g}" for v in size_um)
+        warnings.warn(f"the {box} µm box holds few {mean_diameter_um:g} µm particles: "
+                      f"realised CAM {cam:.3f} (asked {cam_fraction:g}), CBD {cbd:.3f} "
+                      f"(asked {cbd_fraction:g})", stacklevel=3)
 
 
 def _sphere_diameters(rng, mean: float, std: float, n: int) -> np.ndarray:
@@ -118,6 +148,7 @@ def homogeneous(size_um=(106.0, 60.0, 60.0), voxel_size_um: float = 1.0,
         raise StructureError("mean_diameter_um must be > 0 and diameter_std_um >= 0 "
                              f"(finite), got {mean_diameter_um}, {diameter_std_um}")
     total = int(np.prod(shape))
+    _check_packing_box(shape, mean_diameter_um / voxel_size_um)
     rng = np.random.default_rng(seed)
 
     cam = pack_spheres(shape, int(round(cam_fraction * total)),
@@ -140,6 +171,7 @@ def homogeneous(size_um=(106.0, 60.0, 60.0), voxel_size_um: float = 1.0,
         chosen = free[np.argpartition(-score, n_cbd - 1)[:n_cbd]]
         labels.ravel()[chosen] = CBD
 
+    _report_fractions(labels, cam_fraction, cbd_fraction, size_um, mean_diameter_um)
     meta = {"generator": "homogeneous", "size_um": list(size_um),
             "voxel_size_um": voxel_size_um, "cam_fraction": cam_fraction,
             "cbd_fraction": cbd_fraction, "mean_diameter_um": mean_diameter_um,

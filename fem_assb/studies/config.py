@@ -131,19 +131,44 @@ def parse_config(data: dict, source: str, quick: bool = False,
     try:
         cfg = StudyConfig.model_validate(data)
     except ValidationError as err:
-        msgs = "; ".join(f"'{'.'.join(str(p) for p in e['loc'])}': {e['msg']}"
-                         for e in err.errors())
-        raise ParameterError(f"{source}: invalid study config: {msgs}") from None
-    if cfg.parameters:  # fail early on unknown parameter keys
-        from fem_assb.materials import default_parameters
-
-        default_parameters().updated(cfg.parameters, f"{source} [parameters]")
+        raise ParameterError(f"{source}: invalid study config: {_messages(err)}") from None
+    _check_physics(cfg, source)
     return cfg
 
 
+def _messages(err: ValidationError) -> str:
+    """pydantic's errors as 'key: message' (no 'Value error,' noise)."""
+    out = []
+    for e in err.errors():
+        msg = e["msg"].removeprefix("Value error, ")
+        loc = ".".join(str(p) for p in e["loc"])
+        out.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(out)
+
+
+def _check_physics(cfg: StudyConfig, source: str) -> None:
+    """The parameter overrides name known keys; the cut-off lies below the rest voltage
+    (checked at load, not case by case at run time)."""
+    from fem_assb.materials import default_parameters, make_function
+
+    params = default_parameters()
+    if cfg.parameters:
+        params = params.updated(cfg.parameters, f"{source} [parameters]")
+    if cfg.cutoff_V is not None:
+        params = params.updated({"operation": {"cutoff_voltage": cfg.cutoff_V}},
+                                f"{source} cutoff_V")
+        x0 = params.operation.initial_stoichiometry
+        u_rest = float(make_function(params.cam.ocv, "cam.ocv")(x0))
+        if cfg.cutoff_V >= u_rest:
+            raise ParameterError(f"{source}: cutoff_V = {cfg.cutoff_V:g} V is not below the "
+                                 f"rest voltage {u_rest:.3f} V")
+
+
 def load_config(name_or_path: str | Path, quick: bool = False,
-                overrides: dict | None = None) -> StudyConfig:
-    """A built-in study ('perforated', 'transference', 'layered') or a TOML file."""
+                overrides: dict | None = None, overrides_source: str | None = None
+                ) -> StudyConfig:
+    """A built-in study ('perforated', 'transference', 'layered') or a TOML file, with
+    ``overrides`` (from ``overrides_source``, named in errors) on top."""
     path = Path(name_or_path)
     if str(name_or_path) in BUILTIN_STUDIES:
         text = resources.files("fem_assb.studies").joinpath(f"data/{name_or_path}.toml")
@@ -153,4 +178,6 @@ def load_config(name_or_path: str | Path, quick: bool = False,
     else:
         raise ParameterError(f"study config '{name_or_path}' is neither a built-in study "
                              f"({', '.join(BUILTIN_STUDIES)}) nor a file")
+    if overrides_source:
+        source = f"{overrides_source} (over the {source})"
     return parse_config(data, source, quick, overrides)

@@ -22,6 +22,8 @@ import csv
 import io
 import json
 import os
+import sys
+import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -284,6 +286,35 @@ def _check_same_config(cfg: StudyConfig, out: Path) -> None:
                     " give a new output directory, or remove the file to recompute")
 
 
+class _Reporter:
+    """Progress of a study on stderr (rank 0): the cases reused and to run, a line as
+    each case starts, finishes or fails."""
+
+    def __init__(self, name: str, total: int, enabled: bool):
+        self.name, self.total, self.enabled = name, total, enabled
+        self.done, self.t0 = 0, time.monotonic()
+
+    def _line(self, text: str) -> None:
+        if self.enabled:
+            print(f"fem-assb: study {self.name}: {text}", file=sys.stderr, flush=True)
+
+    def begin(self, reused: int, to_run: int) -> None:
+        self.done = reused
+        self._line(f"{self.total} cases; {reused} finished before (reused), {to_run} to run")
+
+    def started(self, case: str) -> None:
+        self._line(f"case {self.done + 1}/{self.total} {case} started")
+
+    def finished(self, row: dict) -> None:
+        self.done += 1
+        self._line(f"case {self.done}/{self.total} {row['case']} finished: "
+                   f"{float(row['capacity_mAh_cm2']):.4f} mAh/cm², {row['stop_reason']} "
+                   f"({(time.monotonic() - self.t0) / 60:.1f} min so far)")
+
+    def failed(self, case: str, err: str) -> None:
+        self._line(f"case {case} did not finish ({err}); it runs again next time")
+
+
 def run_study(cfg: StudyConfig, output: str | Path, comm=None, jobs: int = 1,
               progress: bool = True, control=None, max_cases: int | None = None) -> Path:
     """Run (or resume) a study into ``output``; returns the results table's path.
@@ -319,26 +350,22 @@ def _run_study(cfg: StudyConfig, out: Path, comm, jobs: int, progress: bool, con
             if rank0:
                 _append(out / "structures.csv", STRUCTURE_COLUMNS, row)
     todo = pending_cases(cfg, out)
+    say = _Reporter(cfg.name, len(cases), progress and rank0)
+    say.begin(len(cases) - len(todo), len(todo) if max_cases is None else
+              min(len(todo), max_cases))
     if max_cases is not None:
         todo = todo[:max_cases]
-    bar = None
-    if progress and rank0:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(cases), initial=len(cases) - len(pending_cases(cfg, out)),
-                   unit="case", desc=cfg.name, disable=None)
 
     def finished(row):
         if rank0:
             _append(out / "results.csv",
                     CASE_COLUMNS + RESULT_COLUMNS + PROVENANCE_COLUMNS + KEY_COLUMNS, row)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(f"{row['case']}: {row['capacity_mAh_cm2']:.3f} mAh/cm²")
+        say.finished(row)
 
     def failed(case, err):
         if rank0:
             _record_failure(out / "failed.csv", case.id, err)
+        say.failed(case.id, err)
 
     if jobs > 1 and comm.size == 1:
         import multiprocessing as mp
@@ -355,12 +382,11 @@ def _run_study(cfg: StudyConfig, out: Path, comm, jobs: int, progress: bool, con
                     failed(futs[f], f"{type(err).__name__}: {err}")
     else:
         for case in todo:
+            say.started(case.id)
             try:
                 finished(run_case(cfg, case, out, comm, control))
             except (ValueError, RuntimeError) as err:
                 failed(case, f"{type(err).__name__}: {err}")
-    if bar is not None:
-        bar.close()
     if rank0:
         _forget_failures(out / "failed.csv", {r["case"] for r in read_table(out / "results.csv")})
     comm.barrier()  # rank 0's last rows are written before any rank reads the tables
