@@ -25,8 +25,8 @@ from common import peak_gib, peak_max_rank_gib, record
 
 from fem_assb._dolfinx import MPI, PETSc
 from fem_assb.materials.parameters import default_parameters
-from fem_assb.simulation import discharge
 from fem_assb.numerics.options import parse_petsc_options
+from fem_assb.simulation import discharge
 from fem_assb.structure import VoxelStructure, homogeneous, to_solid_electrolyte
 
 # PCSetUpOnBlocks holds the field split's sub-solver set-up (GAMG: the Galerkin products
