@@ -3,11 +3,13 @@
 
 from pathlib import Path
 
+from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
 DEMOS = Path(__file__).resolve().parents[1] / "demos"
 
 
+@event_priority(100)  # before mkdocs-jupyter turns .py files into notebook pages
 def on_files(files, config):
     for demo in sorted(DEMOS.glob("[0-9]*.py")):
         files.append(File(f"demos/{demo.name}", src_dir=str(DEMOS.parent),
