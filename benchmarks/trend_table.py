@@ -27,7 +27,7 @@ import json
 import math
 from pathlib import Path
 
-from fem_assb.studies.runner import read_table
+from fem_assb.analysis.tables import read_table
 
 FLOATS = ("current_density_mA_cm2", "radius_um", "f_l60", "transference_number",
           "capacity_mAh_cm2", "energy_density_Wh_kg", "theoretical_capacity_mAh_cm2",

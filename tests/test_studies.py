@@ -436,3 +436,45 @@ def test_study_runs_a_protocol_per_case(tmp_path):
         assert [s["kind"] for s in summary["steps"]] == ["discharge", "rest"]
     with pytest.raises(ParameterError, match="cannot read the duration 'a bit'"):
         _tiny("perforated", experiment=["Rest for a bit"])
+
+
+def test_a_new_structure_family_is_a_builder_and_a_toml_file(tmp_path):
+    """Studies as data: a family registered as a builder, swept by ``axes`` over its own
+    structure axis and a parameter of the set, runs through the same runner."""
+    from fem_assb.structure import homogeneous
+    from fem_assb.studies.builders import BUILDERS, Builder, register
+    from fem_assb.studies.config import read_config
+
+    def two_cam(g, opts, v):  # a toy family: the CAM content is the axis
+        return homogeneous(size_um=tuple(g["size_um"]), voxel_size_um=g["voxel_size_um"],
+                           cam_fraction=v["cam"], cbd_fraction=0.0,
+                           mean_diameter_um=g["mean_diameter_um"],
+                           diameter_std_um=g["diameter_std_um"], seed=g["seed"])
+
+    register(Builder("cam_sweep", {"cam": [0.6]}, two_cam, lambda v: [f"c{v['cam']:g}"]))
+    try:
+        (tmp_path / "s.toml").write_text(
+            'name = "cam sweep"\nfamily = "cam_sweep"\nseparator_um = 3\nrender = false\n'
+            "conductivity = false\n"
+            '[geometry]\nsize_um = [12, 6, 6]\nvoxel_size_um = 1.0\ncbd_fraction = 0.0\n'
+            "mean_diameter_um = 4.0\ndiameter_std_um = 1.0\n"
+            '[axes]\n"structure.cam" = [0.55, 0.65]\nelectrolyte = ["solid"]\n'
+            '"current_density_mA_cm2" = [4]\n'
+            '"parameters.solid_electrolyte.conductivity" = [0.1]\n')
+        cfg = load_config(tmp_path / "s.toml")
+        cases = expand(cfg)
+        assert [c.id for c in cases] == ["assb_c0.55_i4_conductivity0.1",
+                                         "assb_c0.65_i4_conductivity0.1"]
+        p = runner_mod._params(cfg, cases[0])
+        assert p.solid_electrolyte.conductivity == 0.1
+        run_study(cfg, tmp_path / "out", comm=MPI.COMM_SELF, progress=False)
+        rows = read_table(tmp_path / "out" / "results.csv")
+        assert [float(r["cam"]) for r in rows] == [0.55, 0.65]
+        assert all(float(r["conductivity"]) == 0.1 for r in rows)
+        assert float(rows[1]["capacity_mAh_cm2"]) > float(rows[0]["capacity_mAh_cm2"])
+        bad = read_config(tmp_path / "s.toml")
+        bad["axes"]["structure.radius_um"] = [1.0]
+        with pytest.raises(Exception, match="has no axis 'radius_um'"):
+            load_config("perforated", overrides={"family": "cam_sweep", **bad})
+    finally:
+        BUILDERS.pop("cam_sweep", None)

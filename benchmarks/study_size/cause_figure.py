@@ -14,7 +14,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from fem_assb.studies.runner import read_table
+from fem_assb.analysis.tables import read_table
 
 
 def _changes(study: dict) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from fem_assb.studies.runner import read_table
+from fem_assb.analysis.tables import read_table
 from fem_assb.viz.study_plots import QUANTITY, plot_study
 
 

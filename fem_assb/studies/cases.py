@@ -1,83 +1,101 @@
 """The cases of a study: the cartesian product of its axes, each with a stable id, and
-the structure each case runs on (built once per geometry and reused)."""
+the structure each case runs on (built by the family's builder, ``builders``)."""
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+from dataclasses import dataclass
 
-from fem_assb.structure import VoxelStructure, homogeneous, perforate, stack_layers
+from fem_assb.structure import VoxelStructure
 from fem_assb.structure.modify import to_solid_electrolyte
+from fem_assb.studies.builders import builder
 from fem_assb.studies.config import StudyConfig
+
+# the columns of the built-in families, in every row (None where a study has no such
+# axis): a results table keeps its columns, and a case its checksum, across families
+LEGACY_AXES = ("radius_um", "f_l60", "reversed", "transference_number")
+# the short tag of a parameter axis in case ids (else its last name)
+PARAMETER_TAGS = {"liquid_electrolyte.transference_number": "tp"}
 
 
 @dataclass(frozen=True)
 class Case:
-    """One discharge of a study (user units in the names)."""
+    """One run of a study (user units in the names): the chemistry, the current, the
+    values of the structure axes (``(name, value)`` pairs, the family's builder's) and
+    of the parameter axes (``(dotted parameter path, value)`` pairs)."""
 
+    family: str
     electrolyte: str
     current_density_mA_cm2: float
-    radius_um: float | None = None  # perforated
-    f_l60: float | None = None  # layered: thickness fraction of the separator-side layer
-    reversed: bool | None = None  # layered: L70 at the separator
-    transference_number: float | None = None  # LIB constant t+ (None: t+(c_e))
+    structure: tuple = ()
+    parameters: tuple = ()
+
+    def value(self, name: str):
+        """The value of a structure axis, or of a parameter axis by its last name."""
+        axes = {**dict(self.structure),
+                **{p.rsplit(".", 1)[-1]: v for p, v in self.parameters}}
+        return axes.get(name)
 
     @property
     def structure_key(self) -> str:
         """Id of the structure (geometry + electrolyte), shared by cases."""
         parts = ["assb" if self.electrolyte == "solid" else "lib"]
-        if self.radius_um is not None:
-            parts.append(f"r{self.radius_um:g}")
-        if self.f_l60 is not None:
-            parts.append(f"f{self.f_l60:g}" + ("rev" if self.reversed else ""))
-        return "_".join(parts)
+        return "_".join(parts + builder(self.family).key(dict(self.structure)))
 
     @property
     def id(self) -> str:
         s = f"{self.structure_key}_i{self.current_density_mA_cm2:g}"
-        if self.transference_number is not None:
-            s += f"_tp{self.transference_number:g}"
+        for path, v in self.parameters:
+            s += f"_{PARAMETER_TAGS.get(path, path.rsplit('.', 1)[-1])}{v:g}"
         return s
 
     def row(self) -> dict:
-        return {"case": self.id, **asdict(self)}
+        """The case's columns of the results table."""
+        return {"case": self.id, "electrolyte": self.electrolyte,
+                "current_density_mA_cm2": self.current_density_mA_cm2,
+                **dict.fromkeys(LEGACY_AXES), **dict(self.structure),
+                **{p.rsplit(".", 1)[-1]: v for p, v in self.parameters}}
+
+    def as_data(self) -> dict:
+        return {"family": self.family, "electrolyte": self.electrolyte,
+                "current_density_mA_cm2": self.current_density_mA_cm2,
+                "structure": [list(p) for p in self.structure],
+                "parameters": [list(p) for p in self.parameters]}
+
+    @classmethod
+    def from_data(cls, d: dict) -> Case:
+        return cls(d["family"], d["electrolyte"], d["current_density_mA_cm2"],
+                   tuple(tuple(p) for p in d["structure"]),
+                   tuple(tuple(p) for p in d["parameters"]))
 
 
 def expand(cfg: StudyConfig) -> list[Case]:
-    """All cases of a study, structures outermost (cases of a structure run together)."""
-    if cfg.family == "perforated":
-        geoms = [{"radius_um": r} for r in cfg.radii_um]
-    elif cfg.family == "layered":
-        geoms = [{"f_l60": f, "reversed": rev} for rev in cfg.reversed
-                 for f in cfg.layer_fractions
-                 if not (rev and f in (0.0, 1.0))]  # reversed ends are the same structures
-    else:
-        geoms = [{}]
+    """All cases of a study, structures outermost (cases of a structure run together).
+    A parameter axis applies to the chemistries that have that parameter (t+: LIB)."""
+    b = builder(cfg.family)
+    s_axes = cfg.structure_axes()
+    geoms = [v for v in (dict(zip(s_axes, combo, strict=True))
+                         for combo in itertools.product(*s_axes.values())) if not b.skip(v)]
+    p_axes = cfg.parameter_axes()
     cases = []
-    for g, ele, i in itertools.product(geoms, cfg.electrolytes, cfg.current_densities_mA_cm2):
-        tps = cfg.transference_numbers if ele == "liquid" and cfg.transference_numbers else [None]
-        cases += [Case(ele, float(i), transference_number=tp, **g) for tp in tps]
+    for g, ele, i in itertools.product(geoms, cfg.electrolyte_axis(), cfg.current_axis()):
+        own = {p: vs for p, vs in p_axes.items() if _applies(p, ele)}
+        for combo in itertools.product(*own.values()):
+            cases.append(Case(cfg.family, ele, float(i), tuple(g.items()),
+                              tuple(zip(own, combo, strict=True))))
     return cases
 
 
+def _applies(path: str, electrolyte: str) -> bool:
+    """Does a cell of this electrolyte have the parameter (``table.key``)?"""
+    table = path.split(".", 1)[0]
+    return not ((electrolyte == "solid" and table == "liquid_electrolyte")
+                or (electrolyte == "liquid" and table == "solid_electrolyte"))
+
+
 def build_structure(cfg: StudyConfig, case: Case) -> VoxelStructure:
-    """The cathode structure of a case (base structures cached within a process)."""
-    g = cfg.geometry
-    kw = dict(size_um=tuple(g.size_um), voxel_size_um=g.voxel_size_um,
-              cbd_fraction=g.cbd_fraction, mean_diameter_um=g.mean_diameter_um,
-              diameter_std_um=g.diameter_std_um)
-    if cfg.family == "layered":
-        layers = [_homogeneous(cam_fraction=f, seed=g.seed + 1000 * k, **kw)
-                  for k, f in enumerate(cfg.layer_cam_fractions)]
-        s = stack_layers(layers, [case.f_l60, 1.0 - case.f_l60], reverse=bool(case.reversed))
-    else:
-        s = _homogeneous(cam_fraction=g.cam_fraction, seed=g.seed, **kw)
-        if cfg.family == "perforated" and case.radius_um:
-            s = perforate(s, case.radius_um, layout=cfg.layout)
+    """The cathode structure of a case, in its chemistry's phases."""
+    b = builder(cfg.family)
+    opts = {k: getattr(cfg, k) for k in b.options}
+    s = b.build(cfg.geometry.model_dump(), opts, dict(case.structure))
     return to_solid_electrolyte(s) if case.electrolyte == "solid" else s
-
-
-@lru_cache(maxsize=4)
-def _homogeneous(**kw) -> VoxelStructure:
-    return homogeneous(**kw)

@@ -1,9 +1,14 @@
 """Declarative study configurations (TOML, validated with pydantic).
 
-A study is a structure family with its sweep axes, crossed with electrolytes, current
-densities and (LIB) transference numbers. Built-in configs live in ``data/NAME.toml``;
-a ``[quick]`` table in a config overrides entries for a coarse variant that finishes in
-minutes on a laptop.
+A study is a structure family (a builder of ``fem_assb.studies.builders``) with its
+sweep axes as data, ``axes = {PATH = [values]}``: ``structure.NAME`` (the builder's
+axes: ``radius_um``; ``f_l60``, ``reversed``), ``electrolyte``, ``current_density_mA_cm2``
+and ``parameters.TABLE.KEY`` (any entry of the parameter set, e.g.
+``parameters.liquid_electrolyte.transference_number``). The named lists of the first
+configs (``radii_um``, ``layer_fractions``, ``reversed``, ``electrolytes``,
+``current_densities_mA_cm2``, ``transference_numbers``) are the same axes. Built-in
+configs live in ``data/NAME.toml``; a ``[quick]`` table in a config overrides entries for
+a coarse variant that finishes in minutes on a laptop.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fem_assb.materials.parameters import ParameterError
+from fem_assb.studies.builders import builder
 
 BUILTIN_STUDIES = ("perforated", "transference", "layered")
 
@@ -41,7 +47,9 @@ class StudyConfig(_Strict):
     """One sweep. Cases = structures × electrolytes × current densities × t+ values."""
 
     name: str
-    family: Literal["homogeneous", "perforated", "layered"]
+    family: str  # a registered structure builder (``fem_assb.studies.builders``)
+    # the sweep as data: {axis path: values}; see the module docstring
+    axes: dict[str, list] = {}
     geometry: Geometry = Geometry()
     # perforated: channel radii (µm) and hole layout
     radii_um: list[float] = [0.0]
@@ -68,8 +76,49 @@ class StudyConfig(_Strict):
     # interrupted study resumes it from there (same number of ranks). None: no checkpoints
     checkpoint_minutes: float | None = Field(10.0, gt=0)
 
+    def structure_axes(self) -> dict[str, list]:
+        """{builder axis: values}, in the builder's order."""
+        legacy = {"radius_um": self.radii_um, "f_l60": self.layer_fractions,
+                  "reversed": self.reversed}
+        return {name: self.axes.get(f"structure.{name}", legacy.get(name, default))
+                for name, default in builder(self.family).axes.items()}
+
+    def parameter_axes(self) -> dict[str, list]:
+        """{dotted parameter path: values} (``transference_numbers`` is one of them)."""
+        out = {k.removeprefix("parameters."): v for k, v in self.axes.items()
+               if k.startswith("parameters.")}
+        if self.transference_numbers:
+            out.setdefault("liquid_electrolyte.transference_number", self.transference_numbers)
+        return out
+
+    def electrolyte_axis(self) -> list[str]:
+        return self.axes.get("electrolyte", self.electrolytes)
+
+    def current_axis(self) -> list[float]:
+        return self.axes.get("current_density_mA_cm2", self.current_densities_mA_cm2)
+
+    def _check_axes(self) -> None:
+        b = builder(self.family)
+        for path, values in self.axes.items():
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"axes.{path}: give a non-empty list of values")
+            head, _, rest = path.partition(".")
+            if head == "structure" and rest not in b.axes:
+                raise ValueError(f"axes.{path}: the {self.family} family has no axis "
+                                 f"'{rest}' (its axes: {', '.join(b.axes) or 'none'})")
+            if head not in ("structure", "parameters") and path not in (
+                    "electrolyte", "current_density_mA_cm2"):
+                raise ValueError(f"axes.{path}: an axis is structure.NAME, parameters."
+                                 "TABLE.KEY, electrolyte or current_density_mA_cm2")
+        if any(e not in ("solid", "liquid") for e in self.electrolyte_axis()):
+            raise ValueError("electrolyte values must be 'solid' or 'liquid'")
+        if any(not float(i) > 0 for i in self.current_axis()):
+            raise ValueError("current_density_mA_cm2 values must be > 0")
+
     @model_validator(mode="after")
     def _check(self):
+        builder(self.family)  # a registered family
+        self._check_axes()
         if any(r < 0 for r in self.radii_um):
             raise ValueError("radii_um must be >= 0")
         if any(not 0 <= f <= 1 for f in self.layer_fractions):
@@ -79,9 +128,17 @@ class StudyConfig(_Strict):
         if any(not 0 <= t <= 1 for t in self.transference_numbers):
             raise ValueError("transference_numbers must lie in [0, 1]")
         if self.experiment:  # readable for every current of the sweep
-            for i in self.current_densities_mA_cm2:
+            for i in self.current_axis():
                 experiment_for(self, i)
         return self
+
+
+def _nested(path: str, value) -> dict:
+    """{'a': {'b': value}} of 'a.b'."""
+    out: dict = value
+    for part in reversed(path.split(".")):
+        out = {part: out}
+    return out
 
 
 def experiment_for(cfg: StudyConfig, current_density_mA_cm2: float):
@@ -154,6 +211,9 @@ def _check_physics(cfg: StudyConfig, source: str) -> None:
     params = default_parameters()
     if cfg.parameters:
         params = params.updated(cfg.parameters, f"{source} [parameters]")
+    for path, values in cfg.parameter_axes().items():  # known keys, valid values
+        for v in values:
+            params.updated(_nested(path, v), f"{source} axes.parameters.{path}")
     if cfg.cutoff_V is not None:
         params = params.updated({"operation": {"cutoff_voltage": cfg.cutoff_V}},
                                 f"{source} cutoff_V")

@@ -18,19 +18,17 @@ Cases run one after another on all MPI ranks (``mpiexec -n N fem-assb study ...`
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import sys
 import time
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
 from fem_assb import __version__, provenance
+from fem_assb.analysis.tables import append_row as _append
+from fem_assb.analysis.tables import read_table
+from fem_assb.analysis.tables import write_table as _write_table
 from fem_assb.locking import locked_output
 from fem_assb.materials import structure_capacity_mAh_cm2
 from fem_assb.studies.cases import Case, build_structure, expand
@@ -47,6 +45,7 @@ PROVENANCE_COLUMNS = ["fem_assb_version", "git_commit", "parameters_sha256",
                       "structure_sha256"]
 # σ_eff of the structure table: the voxel geometry's value (FV/FEM bracket midpoint)
 CONDUCTIVITY_METHOD = "bracket"
+FAILURE_COLUMNS = ["case", "error", "attempts"]
 KEY_COLUMNS = ["case_key"]  # ``case_key``: what the finished case was computed with
 STRUCTURE_COLUMNS = ["structure", "electrolyte", "radius_um", "f_l60", "reversed",
                      "cam_fraction", "electrolyte_fraction", "cbd_fraction",
@@ -54,53 +53,15 @@ STRUCTURE_COLUMNS = ["structure", "electrolyte", "radius_um", "f_l60", "reversed
                      "structure_config_key"]
 
 
-def read_table(path: Path) -> list[dict]:
-    """Complete rows of a CSV table written by the runner ([] when absent). A row torn by
-    a killed write (too few fields, or no line end) is not a row: its case runs again."""
-    if not path.is_file():
-        return []
-    with open(path, newline="") as fh:
-        text = fh.read()
-    if not text.endswith("\n"):  # the last line was cut off mid-write
-        text = text[: text.rfind("\n") + 1]
-    reader = csv.DictReader(io.StringIO(text))
-    return [r for r in reader if None not in r.values() and None not in r]
-
-
-def _append(path: Path, columns: list[str], row: dict) -> None:
-    """Append one row as a single write of a whole line (header first for a new file);
-    a torn last line of an earlier, killed write is cut off first."""
-    new = not path.is_file() or path.stat().st_size == 0
-    if not new:  # a table begun by another version keeps its columns
-        with open(path, newline="") as fh:
-            header = next(csv.reader(fh), None)
-        columns = header or columns
-        with open(path, "rb+") as fh:  # drop a torn last line
-            data = fh.read()
-            if not data.endswith(b"\n"):
-                fh.truncate(data.rfind(b"\n") + 1)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    if new:
-        w.writeheader()
-    w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    with open(path, "a", newline="") as fh:
-        fh.write(buf.getvalue())
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-FAILURE_COLUMNS = ["case", "error", "attempts"]
-
-
-def _write_table(path: Path, columns: list[str], rows) -> None:
-    """Write a whole table atomically (a temporary file, then renamed)."""
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
+def columns(base: list[str], cfg: StudyConfig, parameters: bool = True) -> list[str]:
+    """``base`` and the config's axis columns it lacks (a family's own structure axes,
+    the parameter axes by their last name), after the axes of ``base``."""
+    extra = list(cfg.structure_axes())
+    if parameters:
+        extra += [p.rsplit(".", 1)[-1] for p in cfg.parameter_axes()]
+    new = [c for c in extra if c not in base]
+    at = 2 + base[1:].index("electrolyte") if "electrolyte" in base else 1
+    return base[:at + 1] + new + base[at + 1:] if new else list(base)
 
 
 def _record_failure(path: Path, case_id: str, error: str) -> None:
@@ -125,11 +86,11 @@ def _forget_failures(path: Path, finished: set) -> None:
 
 def _params(cfg: StudyConfig, case: Case):
     from fem_assb.materials import default_parameters
+    from fem_assb.studies.config import _nested, merge_configs
 
     over = json.loads(json.dumps(cfg.parameters))
-    if case.transference_number is not None:
-        over.setdefault("liquid_electrolyte", {})["transference_number"] = \
-            case.transference_number
+    for path, value in case.parameters:  # the case's values of the parameter axes
+        over = merge_configs(over, _nested(path, value))
     return default_parameters().updated(over, f"study '{cfg.name}' [parameters]")
 
 
@@ -138,7 +99,7 @@ def structure_row(cfg: StudyConfig, case: Case, comm) -> dict:
     s = build_structure(cfg, case)
     fr = s.volume_fractions()
     row = {"structure": case.structure_key, "electrolyte": case.electrolyte,
-           "radius_um": case.radius_um, "f_l60": case.f_l60, "reversed": case.reversed,
+           **dict.fromkeys(("radius_um", "f_l60", "reversed")), **dict(case.structure),
            "cam_fraction": fr.get("cam", 0.0), "electrolyte_fraction": fr.get("electrolyte", 0.0),
            "cbd_fraction": fr.get("cbd", 0.0),
            "theoretical_capacity_mAh_cm2": structure_capacity_mAh_cm2(s, _params(cfg, case)),
@@ -174,7 +135,7 @@ def run_case(cfg: StudyConfig, case: Case, out: Path, comm, control=None) -> dic
 
     case_dir = out / "cases" / case.id
     ck_dir = case_dir / "checkpoint"
-    render = cfg.render and case.current_density_mA_cm2 == max(cfg.current_densities_mA_cm2)
+    render = cfg.render and case.current_density_mA_cm2 == max(cfg.current_axis())
     sim = Simulation(build_structure(cfg, case), case.electrolyte, _params(cfg, case),
                      separator_um=cfg.separator_um, refine=cfg.refine, comm=comm,
                      progress=False)
@@ -211,7 +172,6 @@ def _die_with_parent() -> None:
     """Worker initializer: end this process when the study process dies (Linux
     ``PR_SET_PDEATHSIG``), so that a killed ``study --jobs N`` leaves no worker behind."""
     import ctypes
-    import os
     import signal
 
     try:
@@ -227,7 +187,7 @@ def _worker(cfg_json: str, case: dict, out: str, control) -> dict:
     from fem_assb._dolfinx import MPI
 
     cfg = StudyConfig.model_validate_json(cfg_json)
-    return run_case(cfg, Case(**case), Path(out), MPI.COMM_SELF, control)
+    return run_case(cfg, Case.from_data(case), Path(out), MPI.COMM_SELF, control)
 
 
 # the config entries that determine a case's result (the sweep axes, the name and the
@@ -348,7 +308,7 @@ def _run_study(cfg: StudyConfig, out: Path, comm, jobs: int, progress: bool, con
         if (case.structure_key, structure_config_key(cfg, case)) not in known:
             row = structure_row(cfg, case, comm)
             if rank0:
-                _append(out / "structures.csv", STRUCTURE_COLUMNS, row)
+                _append(out / "structures.csv", columns(STRUCTURE_COLUMNS, cfg, False), row)
     todo = pending_cases(cfg, out)
     say = _Reporter(cfg.name, len(cases), progress and rank0)
     say.begin(len(cases) - len(todo), len(todo) if max_cases is None else
@@ -359,7 +319,8 @@ def _run_study(cfg: StudyConfig, out: Path, comm, jobs: int, progress: bool, con
     def finished(row):
         if rank0:
             _append(out / "results.csv",
-                    CASE_COLUMNS + RESULT_COLUMNS + PROVENANCE_COLUMNS + KEY_COLUMNS, row)
+                    columns(CASE_COLUMNS, cfg) + RESULT_COLUMNS + PROVENANCE_COLUMNS
+                    + KEY_COLUMNS, row)
         say.finished(row)
 
     def failed(case, err):
@@ -373,7 +334,7 @@ def _run_study(cfg: StudyConfig, out: Path, comm, jobs: int, progress: bool, con
 
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
                                  initializer=_die_with_parent) as pool:
-            futs = {pool.submit(_worker, cfg.model_dump_json(), asdict(c), str(out), control): c
+            futs = {pool.submit(_worker, cfg.model_dump_json(), c.as_data(), str(out), control): c
                     for c in todo}
             for f in as_completed(futs):
                 try:
@@ -393,6 +354,3 @@ def _run_study(cfg: StudyConfig, out: Path, comm, jobs: int, progress: bool, con
     return out / "results.csv"
 
 
-def results_array(rows: list[dict], key: str) -> np.ndarray:
-    """A numeric column of table rows (NaN where empty)."""
-    return np.array([float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows])

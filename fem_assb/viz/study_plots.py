@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
-from fem_assb.studies.runner import read_table
+from fem_assb.analysis.tables import read_table
 
 SWEEP = {"perforated": ("radius_um", "channel radius r (µm)"),
          "layered": ("f_l60", "f_L60 (separator-side L60 thickness fraction)"),
