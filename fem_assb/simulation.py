@@ -100,7 +100,7 @@ class Simulation:
 
     def __init__(self, structure: VoxelStructure, electrolyte: str | Chemistry = "solid",
                  parameters: Parameters | None = None, separator_um: float | None = None,
-                 refine: int = 1, interface: str = "voxel", comm=MPI.COMM_WORLD,
+                 refine: int = 1, interface: str = "voxel", comm: MPI.Comm = MPI.COMM_WORLD,
                  progress: bool = True):
         chem = self.chemistry = chemistry(electrolyte)
         p = parameters or default_parameters()
@@ -147,7 +147,7 @@ class Simulation:
 
     @classmethod
     def from_mesh(cls, mesh: ImportedMesh | str | Path, electrolyte: str | Chemistry = "solid",
-                  parameters: Parameters | None = None, comm=MPI.COMM_WORLD,
+                  parameters: Parameters | None = None, comm: MPI.Comm = MPI.COMM_WORLD,
                   unit: str = "m", progress: bool = True) -> Simulation:
         """A cell meshed elsewhere: a tetrahedral mesh with phase tags (a file, read by
         ``fem_assb.mesh.read_mesh`` in ``unit``, or an ``ImportedMesh``), separator
@@ -182,7 +182,8 @@ class Simulation:
         return self.theoretical_capacity / MAH_PER_CM2
 
     # -- runs -----------------------------------------------------------------------
-    def run(self, experiment, options: RunOptions | None = None, **option_fields) -> Solution:
+    def run(self, experiment: Experiment | list, options: RunOptions | None = None,
+            **option_fields) -> Solution:
         """Run a protocol from rest.
 
         Parameters
@@ -299,7 +300,7 @@ class Simulation:
 
 def simulation(cathode, electrolyte: str | Chemistry = "solid",
                params: Parameters | None = None, separator_um: float | None = None,
-               refine: int = 1, interface: str = "voxel", comm=MPI.COMM_WORLD,
+               refine: int = 1, interface: str = "voxel", comm: MPI.Comm = MPI.COMM_WORLD,
                progress: bool = True) -> Simulation:
     """A ``Simulation`` of a voxel structure, or of an imported mesh (``ImportedMesh``:
     used as it is, with no separator, refinement or interface option)."""
@@ -316,7 +317,7 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
               electrolyte: str | Chemistry = "solid", params: Parameters | None = None,
               cutoff_V: float | None = None, max_time_s: float | None = None,
               separator_um: float | None = None, refine: int = 1, interface: str = "voxel",
-              comm=MPI.COMM_WORLD, options: RunOptions | None = None,
+              comm: MPI.Comm = MPI.COMM_WORLD, options: RunOptions | None = None,
               **option_fields) -> Solution:
     """Galvanostatic discharge of a cathode structure in a virtual cell.
 
@@ -353,9 +354,10 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
     return sim.discharge(current_density_mA_cm2, None, max_time_s, opts)
 
 
-def run(cathode: VoxelStructure, experiment, electrolyte: str | Chemistry = "solid",
+def run(cathode: VoxelStructure, experiment: Experiment | list,
+        electrolyte: str | Chemistry = "solid",
         params: Parameters | None = None, separator_um: float | None = None,
-        refine: int = 1, interface: str = "voxel", comm=MPI.COMM_WORLD,
+        refine: int = 1, interface: str = "voxel", comm: MPI.Comm = MPI.COMM_WORLD,
         options: RunOptions | None = None, **option_fields) -> Solution:
     """Run a protocol on a cathode structure in a virtual cell (the CLI's ``run``).
 

@@ -134,3 +134,23 @@ def test_models_keep_the_cell_contract(model):
     missing = {n for n in wanted if not hasattr(cls, n)} - {
         "unknowns", "residuals", "bcs", "nodal_terms"}  # made in __init__
     assert not missing, f"{model} lacks {missing}"
+
+
+def test_the_entry_points_are_typed_and_documented():
+    """Every public function of the top level: annotations on every parameter and the
+    return, a numpydoc docstring with its Returns."""
+    import inspect
+
+    import fem_assb
+
+    for name in fem_assb.__all__[1:]:
+        obj = getattr(fem_assb, name)
+        if not inspect.isfunction(obj):
+            continue
+        sig = inspect.signature(obj)
+        untyped = [p for p, v in sig.parameters.items()
+                   if v.annotation is inspect.Parameter.empty
+                   and v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)]
+        assert not untyped, f"{name}: {untyped} untyped"
+        assert sig.return_annotation is not inspect.Signature.empty, name
+        assert "Returns\n    -------" in (obj.__doc__ or ""), f"{name}: no Returns section"

@@ -130,6 +130,38 @@ def extrapolated_limit(fv1: float, fem1: float, fv2: float, fem2: float) -> floa
     return (fem1 * fv2 - fem2 * fv1) / den
 
 
+def _phase_set(structure: VoxelStructure, phases, factors, axis: str):
+    """(ids, names, labels with ``axis`` first, membership table, voxels of the set per
+    plane, conductivity of each label) of the conducting phases; absent: an error."""
+    ids = phase_ids(phases)
+    names = [PHASE_NAMES[i] for i in ids]
+    labels = np.moveaxis(structure.labels, AXES[axis], 0)  # a view: axis 0 is the axis
+    in_set = np.zeros(256, dtype=bool)
+    in_set[list(ids)] = True
+    per_plane = np.array([np.count_nonzero(in_set[p]) for p in labels], dtype=np.int64)
+    if per_plane.sum() == 0:
+        source = structure.metadata.get("source", "structure")
+        raise StructureError(f"{source}: phase(s) {', '.join(names)} absent (no voxel)")
+    lut = np.zeros(256)
+    for pid, f in _resolve_factors(ids, factors).items():
+        lut[pid] = f
+    return ids, names, labels, in_set, per_plane, lut
+
+
+def _through_slab(labels: np.ndarray, in_set: np.ndarray, per_plane: np.ndarray, comm):
+    """This rank's slab of planes (about equal phase voxels per rank, multigrid-aligned)
+    with what does not join the two end faces cleared: (first plane, slab, global
+    number of through-going voxels)."""
+    bounds = slab_bounds(None, comm.size, per_plane)
+    bounds[1:-1] = np.round(bounds[1:-1] / ALIGN) * ALIGN  # multigrid blocks within slabs
+    bounds = np.minimum(bounds, labels.shape[0])
+    x0, x1 = int(bounds[comm.rank]), int(bounds[comm.rank + 1])
+    slab = np.array(labels[x0:x1], dtype=np.uint8)
+    through = percolating_slab(in_set[slab], comm)
+    slab[~through] = 0
+    return x0, slab, comm.allreduce(int(np.count_nonzero(through)), op=MPI.SUM)
+
+
 def _check_choices(axis: str, method: str, interface: str) -> None:
     if axis not in AXES:
         raise StructureError(f"axis must be one of x, y, z, got '{axis}'")
@@ -164,63 +196,63 @@ def _estimate(method: str, refine: int, interface: str, fv, fem_) -> tuple:
     return rel, ndofs, lower, upper
 
 
-def effective_conductivity(structure: VoxelStructure, phases=("electrolyte",),
+def effective_conductivity(structure: VoxelStructure,
+                           phases: str | tuple[str, ...] = ("electrolyte",),
                            axis: str = "x", factors: dict | None = None,
-                           comm=MPI.COMM_WORLD, refine: int = 1, solver: str = "auto",
+                           comm: MPI.Comm = MPI.COMM_WORLD, refine: int = 1,
+                           solver: str = "auto",
                            connectivity: str = "face",
                            method: str = "bracket",
                            interface: str = "voxel") -> ConductivityResult:
     """Normalised effective conductivity σ_eff/σ_bulk of ``phases`` along ``axis``.
 
-    Args:
-        structure: voxel structure.
-        phases: conducting phase names or ids.
-        axis: 'x', 'y' or 'z'.
-        factors: conductivity of a phase relative to the bulk, e.g. {'cbd': 0.12}
-            (defaults: CBD 0.12, separator 0.5, others 1).
-        comm: MPI communicator.
-        refine: subdivide each voxel into refine³ voxels.
-        solver: finite elements: 'auto', 'direct' (MUMPS) or 'iterative' (CG + GAMG).
-        connectivity: finite elements: 'face' (voxel-code connectivity) or 'vertex'.
-        method: 'bracket' (FV and FEM, their midpoint as the estimate), 'fv', 'fem' or
-            'extrapolated' (FV and FEM at refine and 2·refine; see the module docstring).
-        interface: finite elements on the 'voxel' staircase or with 'smooth' phase
-            boundaries (``fem_assb.mesh.smoothing``; method 'fem' only: FV lives on the
-            voxel grid).
+    Parameters
+    ----------
+    structure : VoxelStructure
+        The voxel structure.
+    phases : str or sequence
+        Conducting phase names or ids.
+    axis : str
+        'x', 'y' or 'z'.
+    factors : dict, optional
+        Conductivity of a phase relative to the bulk, e.g. {'cbd': 0.12} (defaults: CBD
+        0.12, separator 0.5, others 1).
+    comm : MPI communicator
+    refine : int
+        Subdivide each voxel into refine³ voxels.
+    solver : str
+        Finite elements: 'auto', 'direct' (MUMPS) or 'iterative' (CG + GAMG).
+    connectivity : str
+        Finite elements: 'face' (voxel-code connectivity) or 'vertex'.
+    method : str
+        'bracket' (FV and FEM, their midpoint as the estimate), 'fv', 'fem' or
+        'extrapolated' (FV and FEM at refine and 2·refine; see the module docstring).
+    interface : str
+        Finite elements on the 'voxel' staircase or with 'smooth' phase boundaries
+        (method 'fem' only: FV lives on the voxel grid).
 
-    Raises:
-        PercolationError: no face-connected path of the phases joins the two end faces.
+    Returns
+    -------
+    ConductivityResult
+        σ_eff/σ_bulk, tortuosity factor, volume fraction, bounds.
+
+    Raises
+    ------
+    PercolationError
+        No face-connected path of the phases joins the two end faces.
+    StructureError
+        An unknown axis, method, interface or phase.
     """
     _check_choices(axis, method, interface)
-    ids = phase_ids(phases)
-    names = [PHASE_NAMES[i] for i in ids]
-    fac = _resolve_factors(ids, factors)
-    labels = np.moveaxis(structure.labels, AXES[axis], 0)  # a view: axis 0 is the axis
-    in_set = np.zeros(256, dtype=bool)
-    in_set[list(ids)] = True
-    per_plane = np.array([np.count_nonzero(in_set[p]) for p in labels], dtype=np.int64)
+    ids, names, labels, in_set, per_plane, lut = _phase_set(structure, phases, factors, axis)
     fraction = float(per_plane.sum() / labels.size)
     source = structure.metadata.get("source", "structure")
-    if fraction == 0.0:
-        raise StructureError(f"{source}: phase(s) {', '.join(names)} absent (no voxel)")
-    # this rank's slab of planes (about equal phase voxels per rank), its through-going part
-    bounds = slab_bounds(None, comm.size, per_plane)
-    bounds[1:-1] = np.round(bounds[1:-1] / ALIGN) * ALIGN  # multigrid blocks within slabs
-    bounds = np.minimum(bounds, labels.shape[0])
-    x0, x1 = int(bounds[comm.rank]), int(bounds[comm.rank + 1])
-    slab = np.array(labels[x0:x1], dtype=np.uint8)
-    through = percolating_slab(in_set[slab], comm)
-    slab[~through] = 0
-    n_through = comm.allreduce(int(np.count_nonzero(through)), op=MPI.SUM)
-    del through
+    x0, slab, n_through = _through_slab(labels, in_set, per_plane, comm)
     if n_through == 0:
         raise PercolationError(
             f"{source}: phase(s) {', '.join(names)} (volume fraction {fraction:.3f}) do not "
             f"percolate along {axis}: no face-connected path joins the faces {axis} = 0 and "
             f"{axis} = L{axis}")
-    lut = np.zeros(256)
-    for pid, f in fac.items():
-        lut[pid] = f
     h = structure.voxel_size
     nx = labels.shape[0]
 

@@ -8,8 +8,6 @@ import io
 import os
 from pathlib import Path
 
-import numpy as np
-
 
 def read_table(path: Path) -> list[dict]:
     """Complete rows of a CSV table written by the runner ([] when absent). A row torn by
@@ -57,8 +55,3 @@ def write_table(path: Path, columns: list[str], rows) -> None:
         w.writeheader()
         w.writerows(rows)
     tmp.replace(path)
-
-
-def results_array(rows: list[dict], key: str) -> np.ndarray:
-    """A numeric column of table rows (NaN where empty)."""
-    return np.array([float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows])

@@ -31,7 +31,19 @@ def structure_capacity(structure: VoxelStructure, params: Parameters | None = No
 
 def structure_capacity_mAh_cm2(structure: VoxelStructure,
                                params: Parameters | None = None) -> float:
-    """Theoretical areal capacity in mAh/cm² (see ``structure_capacity``)."""
+    """Theoretical areal capacity of a structure's CAM.
+
+    Parameters
+    ----------
+    structure : VoxelStructure
+    params : Parameters, optional
+        The parameter set (c_max, initial stoichiometry; default: built-in).
+
+    Returns
+    -------
+    float
+        mAh/cm².
+    """
     return structure_capacity(structure, params) / MAH_PER_CM2
 
 

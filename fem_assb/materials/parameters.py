@@ -211,7 +211,12 @@ def _validate(data: dict, source: str) -> Parameters:
 
 
 def default_parameters() -> Parameters:
-    """The built-in parameter set (NMC811, Li6PS5Cl, LiPF6 EC:EMC, Li metal)."""
+    """The built-in parameter set (NMC811, Li6PS5Cl, LiPF6 EC:EMC, Li metal).
+
+    Returns
+    -------
+    Parameters
+    """
     return _validate(_raw_default(), "built-in parameters")
 
 
@@ -244,7 +249,25 @@ def parse_assignments(items, source: str = "--set") -> dict:
 
 
 def load_parameters(path: str | Path | None = None, overrides: dict | None = None) -> Parameters:
-    """Built-in parameters, updated from a TOML file and/or a dict of overrides."""
+    """Built-in parameters, updated from a TOML file and/or a dict of overrides.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A TOML file with the tables and keys of the built-in set.
+    overrides : dict, optional
+        Nested tables applied last.
+
+    Returns
+    -------
+    Parameters
+
+    Raises
+    ------
+    ParameterError
+        A missing or unreadable file, an unknown key, a wrong type or an out-of-range
+        value (named with the file).
+    """
     params = default_parameters()
     if path is not None:
         path = Path(path)

@@ -40,10 +40,6 @@ class NodalInterface(NodalTerm):
         vals[j] = vals[j] + float(self.model.v_ref.value)
         return vals
 
-    def current_and_derivatives(self):
-        """(i, [∂i/∂u_k for each argument]) at the interface vertices (complex step)."""
-        return self.evaluate_with_derivatives()
-
     def total_current(self) -> float:
         """∫_Γ w i dS (A), summed over ranks (each facet counted by its owner)."""
         return self.total()

@@ -47,12 +47,6 @@ class StopReason(StrEnum):
     MAX_STEPS = "max_steps"  # the run's time-step budget (ends the run)
     INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM (ends the run)
 
-    @property
-    def ends_run(self) -> bool:
-        """Does this reason end the whole run (not only its protocol step)?"""
-        return self in (StopReason.SOLVER_FAILED, StopReason.MAX_STEPS,
-                        StopReason.INTERRUPTED)
-
 
 @dataclass(frozen=True)
 class Point:

@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from fem_assb.protocol.events import StopReason
 from fem_assb.protocol.state import Curve, StepSummary
 
 
@@ -62,10 +61,6 @@ class RunResult:
     profiles: Profiles = field(default_factory=Profiles, repr=False)
     provenance: dict = field(default_factory=dict, repr=False)  # ``fem_assb.provenance``
     write_error: str | None = field(default=None, repr=False)  # summary.json not written
-
-    @property
-    def stopped_by(self) -> StopReason:
-        return StopReason(self.stop_reason)
 
     def summary(self) -> dict:
         """The result as strict-JSON data (non-finite numbers become None; no curve)."""

@@ -14,13 +14,32 @@ __all__ = [
 ]
 
 
-def layered(fractions=(0.5, 0.5), cam_fractions=(0.6, 0.7), reverse: bool = False,
+def layered(fractions: tuple[float, ...] = (0.5, 0.5),
+            cam_fractions: tuple[float, ...] = (0.6, 0.7), reverse: bool = False,
             seed: int = 0, **kwargs) -> VoxelStructure:
     """Layered cathode: one homogeneous structure per layer composition, stacked along x.
 
-    ``fractions`` are layer thickness fractions and ``cam_fractions`` the CAM content of
-    each layer, both from the separator to the collector; ``kwargs`` go to
-    ``homogeneous`` (size, voxel size, particle sizes, cbd_fraction, ...).
+    Parameters
+    ----------
+    fractions : sequence of float
+        Layer thickness fractions (sum 1), from the separator to the collector.
+    cam_fractions : sequence of float
+        CAM volume fraction of each layer, in the same order.
+    reverse : bool
+        Stack the layers the other way round.
+    seed : int
+        Random seed (layer k uses seed + 1000 k).
+    **kwargs
+        Passed to ``homogeneous`` (size_um, voxel_size_um, particle sizes, cbd_fraction).
+
+    Returns
+    -------
+    VoxelStructure
+
+    Raises
+    ------
+    StructureError
+        Fractions that do not fit (named in the message).
     """
     layers = [homogeneous(cam_fraction=f, seed=seed + 1000 * i, **kwargs)
               for i, f in enumerate(cam_fractions)]

@@ -17,6 +17,22 @@ def assemble_cell(cathode: VoxelStructure, separator_um: float = 25.0) -> VoxelS
     as electrolyte or as porous binder) is the chemistry's
     (``fem_assb.physics.chemistry.Chemistry.virtual_cell``).
     ``metadata['separator_voxels']`` gives the separator thickness in voxels.
+
+    Parameters
+    ----------
+    cathode : VoxelStructure
+    separator_um : float
+        Separator thickness in µm (at least one voxel plane when > 0).
+
+    Returns
+    -------
+    VoxelStructure
+
+    Raises
+    ------
+    StructureError
+        A cathode with a separator already, without CAM at the collector, or a cell too
+        large.
     """
     if not np.isfinite(separator_um) or separator_um < 0:
         raise StructureError(f"separator thickness must be a finite length >= 0 µm, "

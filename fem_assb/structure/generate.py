@@ -125,21 +125,39 @@ def pack_spheres(shape, target_voxels: int, mean_radius: float, std_radius: floa
 DEFAULT_CBD_FRACTION = 0.21  # the study's LIB composite (65/14/21 vol%)
 
 
-def homogeneous(size_um=(106.0, 60.0, 60.0), voxel_size_um: float = 1.0,
+def homogeneous(size_um: tuple[float, float, float] = (106.0, 60.0, 60.0),
+                voxel_size_um: float = 1.0,
                 cam_fraction: float = 0.65, cbd_fraction: float = DEFAULT_CBD_FRACTION,
                 mean_diameter_um: float = 8.0, diameter_std_um: float = 2.0,
                 cbd_texture_um: float = 1.0, seed: int = 0) -> VoxelStructure:
-    """Generate a homogeneous composite cathode.
+    """Generate a homogeneous composite cathode of random polydisperse spheres.
 
-    Args:
-        size_um: box edge lengths (x, y, z) in µm; x is the thickness direction.
-        voxel_size_um: voxel edge in µm.
-        cam_fraction: target CAM volume fraction (met within one particle volume).
-        cbd_fraction: target CBD volume fraction (exact to one voxel); 0 for binder-free
-            (ASSB) cathodes.
-        mean_diameter_um, diameter_std_um: log-normal particle diameter distribution (µm).
-        cbd_texture_um: correlation length of the CBD texture (µm).
-        seed: random seed; the same seed gives the same structure.
+    Parameters
+    ----------
+    size_um : (float, float, float)
+        Box edge lengths (x, y, z) in µm; x is the thickness direction.
+    voxel_size_um : float
+        Voxel edge in µm.
+    cam_fraction : float
+        Target CAM volume fraction (met within one particle volume; a box of few
+        particles misses it: a warning gives the realised fractions).
+    cbd_fraction : float
+        Target CBD volume fraction (exact to one voxel); 0 for binder-free cathodes.
+    mean_diameter_um, diameter_std_um : float
+        Log-normal particle diameter distribution (µm).
+    cbd_texture_um : float
+        Correlation length of the CBD texture (µm).
+    seed : int
+        Random seed; the same seed gives the same structure.
+
+    Returns
+    -------
+    VoxelStructure
+
+    Raises
+    ------
+    StructureError
+        Fractions out of range, or particles too large for any box.
     """
     _check_fractions(cam_fraction, cbd_fraction)
     shape = box_shape(size_um, voxel_size_um)

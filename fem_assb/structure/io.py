@@ -43,7 +43,8 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def load_structure(path, voxel_size: float | None = None, shape=None,
+def load_structure(path: str | Path, voxel_size: float | None = None,
+                   shape: tuple[int, int, int] | None = None,
                    dtype: str = "uint8") -> VoxelStructure:
     """Load a voxel structure from a supported file; errors name the file and the problem.
 
@@ -191,9 +192,20 @@ _READERS = {".npz": _read_npz, ".npy": _read_npy, ".tif": _read_tif, ".tiff": _r
             ".vti": _read_vti, ".raw": _read_raw, ".bin": _read_raw}
 
 
-def save_structure(structure: VoxelStructure, path) -> Path:
-    """Write a structure: ``.npz`` (native), ``.npy``, ``.tif``, ``.vti`` or ``.raw`` by
-    suffix."""
+def save_structure(structure: VoxelStructure, path: str | Path) -> Path:
+    """Write a structure: ``.npz`` (native), ``.npy``, ``.tif``, ``.vti`` or ``.raw`` (with
+    a ``.json`` sidecar) by suffix.
+
+    Parameters
+    ----------
+    structure : VoxelStructure
+    path : str or Path
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)

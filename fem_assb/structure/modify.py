@@ -38,8 +38,27 @@ def channel_mask(shape, voxel_size: float, radius: float, layout: str = "corners
 
 def perforate(structure: VoxelStructure, radius_um: float,
               layout: str = "corners") -> VoxelStructure:
-    """Cut electrolyte channels along x: CAM and CBD voxels within ``radius_um`` of the hole
-    axes become electrolyte (the y/z symmetry planes make them quarter holes)."""
+    """Cut electrolyte channels along x: CAM and CBD voxels within ``radius_um`` of the
+    hole axes become electrolyte (the y/z symmetry planes make them quarter holes).
+
+    Parameters
+    ----------
+    structure : VoxelStructure
+        The cathode (x through the thickness).
+    radius_um : float
+        Channel radius in µm (0: no channel).
+    layout : str
+        'corners' (quarter holes at the four y/z corners) or 'single' (one at (0, 0)).
+
+    Returns
+    -------
+    VoxelStructure
+
+    Raises
+    ------
+    StructureError
+        A negative or non-finite radius, or one that removes all CAM.
+    """
     if not (np.isfinite(radius_um) and radius_um >= 0):
         raise StructureError(f"channel radius must be a finite length >= 0 µm, got {radius_um}")
     ly_um = min(structure.lengths[1], structure.lengths[2]) / UM
@@ -59,7 +78,16 @@ def perforate(structure: VoxelStructure, radius_um: float,
 
 
 def to_solid_electrolyte(structure: VoxelStructure) -> VoxelStructure:
-    """LIB -> ASSB: every CBD voxel becomes solid electrolyte (binder-free cathode)."""
+    """LIB -> ASSB: every CBD voxel becomes solid electrolyte (binder-free cathode).
+
+    Parameters
+    ----------
+    structure : VoxelStructure
+
+    Returns
+    -------
+    VoxelStructure
+    """
     labels = structure.labels.copy()
     labels[labels == CBD] = ELECTROLYTE
     return structure.copy(labels, cbd_converted=True)
@@ -79,9 +107,25 @@ def stack_layers(structures: Sequence[VoxelStructure], fractions: Sequence[float
                  reverse: bool = False) -> VoxelStructure:
     """Stack layers cut from structures of different composition along x.
 
-    Layer i takes the x-planes it occupies in the stack from ``structures[i]``; layers are
-    listed from the separator (x = 0) to the collector, or the other way with
-    ``reverse=True``. All structures must share shape and voxel size.
+    Layer i takes the x-planes it occupies in the stack from ``structures[i]``.
+
+    Parameters
+    ----------
+    structures : sequence of VoxelStructure
+        One per layer, of one shape and voxel size.
+    fractions : sequence of float
+        Layer thickness fractions, from the separator (x = 0) to the collector.
+    reverse : bool
+        List the layers from the collector instead.
+
+    Returns
+    -------
+    VoxelStructure
+
+    Raises
+    ------
+    StructureError
+        Structures of different shapes, or one fraction per structure missing.
     """
     if len(structures) != len(fractions):
         raise StructureError("give one thickness fraction per layer structure")

@@ -227,8 +227,28 @@ def _check_physics(cfg: StudyConfig, source: str) -> None:
 def load_config(name_or_path: str | Path, quick: bool = False,
                 overrides: dict | None = None, overrides_source: str | None = None
                 ) -> StudyConfig:
-    """A built-in study ('perforated', 'transference', 'layered') or a TOML file, with
-    ``overrides`` (from ``overrides_source``, named in errors) on top."""
+    """A built-in study or a TOML file, with ``overrides`` on top.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        'perforated', 'transference', 'layered', or a TOML file.
+    quick : bool
+        Apply the config's ``[quick]`` table (a coarse variant).
+    overrides : dict, optional
+        Config entries applied last.
+    overrides_source : str, optional
+        Where the overrides come from (named in errors).
+
+    Returns
+    -------
+    StudyConfig
+
+    Raises
+    ------
+    ParameterError
+        An unknown study, an invalid entry (named), a cut-off above the rest voltage.
+    """
     path = Path(name_or_path)
     if str(name_or_path) in BUILTIN_STUDIES:
         text = resources.files("fem_assb.studies").joinpath(f"data/{name_or_path}.toml")

@@ -24,6 +24,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fem_assb import __version__, provenance
 from fem_assb.analysis.tables import append_row as _append
@@ -33,6 +34,11 @@ from fem_assb.locking import locked_output
 from fem_assb.materials import structure_capacity_mAh_cm2
 from fem_assb.studies.cases import Case, build_structure, expand
 from fem_assb.studies.config import StudyConfig, experiment_for
+
+if TYPE_CHECKING:  # annotations only (MPI is imported through fem_assb._dolfinx)
+    from mpi4py import MPI
+
+    from fem_assb.protocol.control import StepControl
 
 CASE_COLUMNS = ["case", "electrolyte", "current_density_mA_cm2", "radius_um", "f_l60",
                 "reversed", "transference_number"]
@@ -275,13 +281,32 @@ class _Reporter:
         self._line(f"case {case} did not finish ({err}); it runs again next time")
 
 
-def run_study(cfg: StudyConfig, output: str | Path, comm=None, jobs: int = 1,
-              progress: bool = True, control=None, max_cases: int | None = None) -> Path:
-    """Run (or resume) a study into ``output``; returns the results table's path.
+def run_study(cfg: StudyConfig, output: str | Path, comm: MPI.Comm | None = None,
+              jobs: int = 1, progress: bool = True, control: StepControl | None = None,
+              max_cases: int | None = None) -> Path:
+    """Run (or resume) a study into ``output``: finished cases of the same configuration
+    are reused, each new case's row is appended as it finishes.
 
-    Args:
-        jobs: cases run at once in separate single-rank processes (only without MPI).
-        max_cases: stop after this many newly finished cases (None: all).
+    Parameters
+    ----------
+    cfg : StudyConfig
+    output : str or Path
+        The study directory (study.json, structures.csv, results.csv, cases/).
+    comm : MPI communicator, optional
+        Every case runs on all its ranks (default: COMM_WORLD).
+    jobs : int
+        Cases at once in separate single-rank processes (only without MPI).
+    progress : bool
+        A line per case on stderr (rank 0).
+    control : StepControl, optional
+        The step control of every case.
+    max_cases : int, optional
+        Stop after this many newly finished cases.
+
+    Returns
+    -------
+    Path
+        The results table.
     """
     from fem_assb._dolfinx import MPI
 
