@@ -62,10 +62,17 @@ TOML_BLOCKS = [(p, b) for p in PAGES for b in blocks(p, "toml")]
 
 @pytest.mark.parametrize("page, text", TOML_BLOCKS,
                          ids=[f"{p.relative_to(ROOT)}" for p, _ in TOML_BLOCKS])
-def test_toml_blocks_are_parameter_files(page, text):
+def test_toml_blocks_are_valid_files(page, text):
+    """A study config (it has a family) loads as one; the others are parameter files."""
     from fem_assb.materials import default_parameters
+    from fem_assb.studies.cases import expand
+    from fem_assb.studies.config import parse_config
 
-    default_parameters().updated(tomllib.loads(text), str(page))
+    data = tomllib.loads(text)
+    if "family" in data:
+        assert expand(parse_config(data, str(page)))
+    else:
+        default_parameters().updated(data, str(page))
 
 
 def test_readme_command_lines_run(tmp_path):
