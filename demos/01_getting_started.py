@@ -41,7 +41,7 @@ from fem_assb import (
     to_solid_electrolyte,
 )
 from fem_assb.mesh import build_mesh, tags
-from fem_assb.viz import plot_discharge, plot_sections, render_structure
+from fem_assb.viz import plot_discharge, plot_sections, render_structure, show
 
 tiny = os.environ.get("FEM_ASSB_TINY") == "1"
 out = Path(os.environ.get("FEM_ASSB_DEMO_OUT", "results/demo"))
@@ -71,6 +71,7 @@ if rank0:
     plot_sections(cathode, out / "sections.png", title="perforated ASSB cathode")
     render_structure(cathode, out / "structure.png")
     print(f"  pictures: {out / 'sections.png'}, {out / 'structure.png'}")
+    show(out / "sections.png", out / "structure.png")
 
 # %% [markdown]
 # ## 4. Virtual cell and mesh
@@ -120,3 +121,4 @@ for i_app in (1.0, 4.0):
 if rank0:
     plot_discharge(runs, out / "discharge.png", title="ASSB cathode slice")
     print(f"voltage curves: {out / 'discharge.png'}")
+    show(out / "discharge.png")

@@ -30,6 +30,7 @@ from mpi4py import MPI
 
 from fem_assb import load_config, run_study
 from fem_assb.studies import read_table
+from fem_assb.viz import show
 from fem_assb.viz.study_plots import plot_study
 
 tiny = os.environ.get("FEM_ASSB_TINY") == "1"
@@ -84,3 +85,4 @@ if rank0:
 if rank0:
     paths = plot_study(out)
     print("figures:", ", ".join(str(p) for p in paths if p.suffix == ".png"))
+    show(*paths)

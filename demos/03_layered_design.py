@@ -32,6 +32,7 @@ from mpi4py import MPI
 from fem_assb import load_config, run_study
 from fem_assb.studies import read_table
 from fem_assb.studies.optimise import optimise_layers
+from fem_assb.viz import show
 from fem_assb.viz.study_plots import plot_study
 
 tiny = os.environ.get("FEM_ASSB_TINY") == "1"
@@ -55,6 +56,7 @@ if rank0:
               f"{float(r['energy_density_Wh_kg']):.0f} Wh/kg")
     paths = plot_study(out)
     print("figures:", ", ".join(str(p) for p in paths if p.suffix == ".png"))
+    show(*paths)
 
 # %% [markdown]
 # ## 2. Optimise f_L60 at 8 mA/cm²

@@ -31,7 +31,7 @@ from pathlib import Path
 from mpi4py import MPI
 
 from fem_assb import discharge, homogeneous
-from fem_assb.viz import plot_discharge
+from fem_assb.viz import plot_discharge, show
 
 tiny = os.environ.get("FEM_ASSB_TINY") == "1"
 out = Path(os.environ.get("FEM_ASSB_DEMO_OUT", "results/demo"))
@@ -63,3 +63,4 @@ if rank0:
           f"{par.min_electrolyte_concentration_mol_m3:.0f} mol/m³")
     plot_discharge({f"{comm.size} ranks": par, "1 rank": ser}, out / "mpi_discharge.png",
                    title="LIB cathode, 8 mA/cm²")
+    show(out / "mpi_discharge.png")

@@ -42,3 +42,6 @@ def test_demo_runs_as_a_notebook(demo, tmp_path):
     text = "".join("".join(o.get("text", "")) for c in cells if c["cell_type"] == "code"
                    for o in c.get("outputs", []))
     assert EXPECT[demo.stem] in text
+    images = [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert images, "no figure inline"
