@@ -61,6 +61,16 @@ class Chemistry:
         return areal_mass_of_volumes(volumes, area, params, self.solid_electrolyte,
                                      theoretical_capacity)
 
+    @property
+    def ion_conductors(self) -> tuple[str, ...]:
+        """The phases of the cathode that conduct ions (σ_eff of a structure)."""
+        return ("electrolyte",) if self.solid_electrolyte else ("electrolyte", "cbd")
+
+    def has_parameters(self, table: str) -> bool:
+        """Does a cell of this chemistry use the parameter table ``table``?"""
+        return table != ("liquid_electrolyte" if self.solid_electrolyte
+                         else "solid_electrolyte")
+
     def check(self, params) -> None:
         """Refuse a parameter set this chemistry cannot run (one line)."""
         if not self.solid_electrolyte and params.anode.kinetics == "ideal":

@@ -7,7 +7,6 @@ import itertools
 from dataclasses import dataclass
 
 from fem_assb.structure import VoxelStructure
-from fem_assb.structure.modify import to_solid_electrolyte
 from fem_assb.studies.builders import builder
 from fem_assb.studies.config import StudyConfig
 
@@ -30,6 +29,13 @@ class Case:
     structure: tuple = ()
     parameters: tuple = ()
 
+    @property
+    def chemistry(self):
+        """The case's ``fem_assb.physics.chemistry.Chemistry`` (imports DOLFINx)."""
+        from fem_assb.physics.chemistry import chemistry
+
+        return chemistry(self.electrolyte)
+
     def value(self, name: str):
         """The value of a structure axis, or of a parameter axis by its last name."""
         axes = {**dict(self.structure),
@@ -39,7 +45,7 @@ class Case:
     @property
     def structure_key(self) -> str:
         """Id of the structure (geometry + electrolyte), shared by cases."""
-        parts = ["assb" if self.electrolyte == "solid" else "lib"]
+        parts = [{"solid": "assb", "liquid": "lib"}[self.electrolyte]]  # as the chemistry
         return "_".join(parts + builder(self.family).key(dict(self.structure)))
 
     @property
@@ -79,18 +85,12 @@ def expand(cfg: StudyConfig) -> list[Case]:
     p_axes = cfg.parameter_axes()
     cases = []
     for g, ele, i in itertools.product(geoms, cfg.electrolyte_axis(), cfg.current_axis()):
-        own = {p: vs for p, vs in p_axes.items() if _applies(p, ele)}
+        chem = Case(cfg.family, ele, float(i)).chemistry
+        own = {p: vs for p, vs in p_axes.items() if chem.has_parameters(p.split(".")[0])}
         for combo in itertools.product(*own.values()):
             cases.append(Case(cfg.family, ele, float(i), tuple(g.items()),
                               tuple(zip(own, combo, strict=True))))
     return cases
-
-
-def _applies(path: str, electrolyte: str) -> bool:
-    """Does a cell of this electrolyte have the parameter (``table.key``)?"""
-    table = path.split(".", 1)[0]
-    return not ((electrolyte == "solid" and table == "liquid_electrolyte")
-                or (electrolyte == "liquid" and table == "solid_electrolyte"))
 
 
 def build_structure(cfg: StudyConfig, case: Case) -> VoxelStructure:
@@ -98,4 +98,4 @@ def build_structure(cfg: StudyConfig, case: Case) -> VoxelStructure:
     b = builder(cfg.family)
     opts = {k: getattr(cfg, k) for k in b.options}
     s = b.build(cfg.geometry.model_dump(), opts, dict(case.structure))
-    return to_solid_electrolyte(s) if case.electrolyte == "solid" else s
+    return case.chemistry.cathode(s)

@@ -113,7 +113,7 @@ def structure_row(cfg: StudyConfig, case: Case, comm) -> dict:
     if cfg.conductivity:
         from fem_assb.analysis.conductivity import PercolationError, effective_conductivity
 
-        phases = ("electrolyte",) if case.electrolyte == "solid" else ("electrolyte", "cbd")
+        phases = case.chemistry.ion_conductors
         try:
             row["relative_conductivity"] = effective_conductivity(
                 s, phases, comm=comm, method=CONDUCTIVITY_METHOD).relative_conductivity
