@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,3 +198,62 @@ def test_warnings_are_one_line_in_the_tools_voice(tmp_path):
     warns = [ln for ln in r.stderr.splitlines() if "warning" in ln.lower()]
     assert warns and all(ln.startswith("fem-assb: warning: ") for ln in warns), r.stderr
     assert ".py:" not in r.stderr
+
+
+# ---------------------------------------------------------------- inputs named, no mixes
+def test_the_generator_warns_with_the_realised_fractions_and_refuses_huge_particles():
+    from fem_assb.structure import StructureError, homogeneous
+
+    with pytest.warns(UserWarning, match="realised CAM"):
+        homogeneous(size_um=(12, 8, 6), cam_fraction=0.65, seed=0)
+    t = time.perf_counter()
+    with pytest.raises(StructureError, match="mean_diameter_um"):
+        homogeneous(mean_diameter_um=1000)
+    assert time.perf_counter() - t < 1.0
+
+
+def test_a_study_config_is_checked_at_load_against_the_users_file(tmp_path):
+    from fem_assb.materials.parameters import ParameterError
+
+    f = tmp_path / "mine.toml"
+    f.write_text("cutoff_V = 4.3\n")
+    r = subprocess.run([*CLI, "study", "perforated", "--config", str(f), "-o",
+                        str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "mine.toml" in r.stderr and "rest voltage" in r.stderr
+    assert "Value error" not in r.stderr and not (tmp_path / "out" / "results.csv").exists()
+    from fem_assb.studies import load_config
+
+    with pytest.raises(ParameterError, match="radii_um must be >= 0"):
+        load_config("perforated", overrides={"radii_um": [-1]})
+
+
+def test_the_trend_table_refuses_studies_of_different_boxes(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import trend_table
+
+    for name, size in (("a", [100, 80, 80]), ("b", [100, 20, 20])):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "study.json").write_text(json.dumps({
+            "family": "layered", "electrolytes": ["solid"], "refine": 1,
+            "geometry": {"size_um": size, "voxel_size_um": 1.0}}))
+        (d / "results.csv").write_text("case\n")
+    with pytest.raises(trend_table.MixedStudies, match="different boxes"):
+        trend_table.load([tmp_path])
+
+
+@pytest.mark.parametrize("content, suffix, names", [
+    (b"\x86\x00\xffgarbage", ".toml", "not valid TOML"),
+    (b"garbage", ".vtu", "cannot be read as a mesh"),
+])
+def test_unreadable_inputs_are_named_with_exit_2(tmp_path, cell_file, content, suffix,
+                                                  names):
+    bad = tmp_path / f"bad{suffix}"
+    bad.write_bytes(content)
+    args = ([str(cell_file), "--parameters", str(bad)] if suffix == ".toml"
+            else [str(bad)])
+    r = subprocess.run([*CLI, "discharge", *args, "--electrolyte", "solid",
+                        "--current-density", "2", "--quiet"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and names in r.stderr and str(bad.name) in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -129,7 +129,7 @@ def _read_rank0(path: Path, unit: float):
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(said):
             m = meshio.read(src)
     except (Exception, SystemExit) as err:  # meshio raises many types
-        why = said.getvalue().strip().removeprefix("Error: ") or str(err)
+        why = " ".join(said.getvalue().split()).removeprefix("Error: ") or str(err)
         raise MeshImportError(f"{src}: cannot be read as a mesh ({why})") from None
     blocks = [k for k, c in enumerate(m.cells) if c.type == "tetra"]
     if not blocks:
