@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fem_assb._dolfinx import MPI
 from fem_assb.constants import FARADAY, MA_PER_CM2, MAH_PER_CM2
 from fem_assb.errors import ConfigError, RunError
 from fem_assb.numerics.newton import NewtonSolver
@@ -90,7 +91,8 @@ def run_protocol(inputs: RunInputs) -> RunResult:
             while run.state.k < len(inputs.experiment) and reason is None:
                 reason = run.protocol_step()
     except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM
-        raise run.interrupted(requested() or signal.SIGINT) from err
+        signum = run.model.comm.allreduce(requested() or 0, op=MPI.MAX)
+        raise run.interrupted(signum or signal.SIGINT) from err
     finally:
         run.close()
     if reason is not None and run.state.step is not None:  # the step cut short: its part
@@ -208,8 +210,8 @@ class Run:
         while outcome is None:
             if run.steps >= self.opts.max_steps:
                 return StopReason.MAX_STEPS
-            if requested():  # Ctrl-C or SIGTERM: at the last accepted state
-                raise KeyboardInterrupt
+            if self.model.comm.allreduce(requested() is not None, op=MPI.LOR):
+                raise KeyboardInterrupt  # Ctrl-C or SIGTERM (on any rank): all stop here
             outcome = self.stepper.attempt(plan, st, ctl)
             if outcome in (Outcome.ACCEPTED, Outcome.STEP_END) and st.n > 0:
                 self._record(st, ctl, outcome)
