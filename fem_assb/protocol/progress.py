@@ -45,10 +45,11 @@ class Progress:
         if (now - self._last_time < LINE_EVERY_S
                 and q - self._last_q < LINE_EVERY_SHARE * self.total):
             return
+        rising = q > self._last_q  # charge accumulating (a discharge): a time left
         self._last_time, self._last_q = now, q
         elapsed = now - self.start
         # the run ends at the cut-off, before the theoretical capacity: an upper bound
-        left = elapsed * max(self.total - q, 0.0) / q if q > 0 else float("nan")
+        left = elapsed * max(self.total - q, 0.0) / q if q > 0 and rising else float("nan")
         print(f"fem-assb: {elapsed / 60:6.1f} min  step {steps:4d}  t = {t:9.1f} s  "
               f"V = {v:.4f} V  {q:.4f} mAh/cm² ({100 * q / self.total:4.1f} % of "
               f"theoretical){_left(left)}", file=self.stream, flush=True)
