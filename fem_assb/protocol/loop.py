@@ -158,7 +158,7 @@ class Run:
         self.newton = NewtonSolver(model, settings, opts.linear,
                                    max(self.i_ref, Q / 3600.0) * model.cross_section,
                                    opts.control.max_newton)
-        self.state = RunState(Balances(**self._balances0()))
+        self.state = RunState(self._balances0())
         self.state.curve.append(0.0, 0.0, self.u_rest, 0, 0, 0.0)
         history = []
         if resumed is not None:
@@ -169,10 +169,11 @@ class Run:
         self.stepper.history = history
         self._watchers(resumed is not None)
 
-    def _balances0(self) -> dict:
+    def _balances0(self) -> Balances:
+        """The balances' reference: what the cell holds at rest."""
         inv = self.model.inventory()
-        return {"lithium0_mol": inv.lithium_mol, "salt0_mol": inv.salt_mol,
-                "min_electrolyte_concentration": inv.min_electrolyte_concentration}
+        return Balances(lithium0_mol=inv.lithium_mol, salt0_mol=inv.salt_mol,
+                        min_electrolyte_concentration=inv.min_electrolyte_concentration)
 
     def _watchers(self, resumed: bool) -> None:
         opts, Q = self.opts, self.inputs.theoretical_capacity
