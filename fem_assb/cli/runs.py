@@ -23,12 +23,8 @@ from fem_assb.cli.output import echo, emit_json
 def discharge(file, current_density, cutoff, **kw):
     """Galvanostatic discharge of a cathode structure in a virtual cell (or of an imported
     cell mesh)."""
-    from fem_assb.simulation import discharge as go
-
-    sol = go(options.load_cell(file, kw["voxel_size"], kw["mesh_unit"]), current_density,
-             electrolyte=kw["electrolyte"], params=options.parameters(kw), cutoff_V=cutoff,
-             separator_um=kw["separator_um"], refine=kw["refine"],
-             interface=kw["interface"], options=options.run_options_of(kw))
+    sol = _simulation(file, kw).discharge(current_density, cutoff,
+                                          options=options.run_options_of(kw))
     if kw["as_json"]:
         emit_json(sol.summary())
     else:
@@ -61,17 +57,13 @@ def discharge(file, current_density, cutoff, **kw):
 def run_protocol(file, steps, experiment_file, **kw):
     """Run a protocol (discharge, charge, rest, CV holds, pulses) on a cathode structure."""
     from fem_assb.protocol.experiment import Experiment, load_experiment
-    from fem_assb.simulation import run
 
     if bool(steps) == bool(experiment_file):
         raise click.UsageError("give the protocol as --experiment STEP (repeatable) or "
                                "--experiment-file FILE")
     experiment = load_experiment(experiment_file) if experiment_file else \
         Experiment(list(steps), source="--experiment")
-    sol = run(options.load_cell(file, kw["voxel_size"], kw["mesh_unit"]), experiment,
-              electrolyte=kw["electrolyte"], params=options.parameters(kw),
-              separator_um=kw["separator_um"], refine=kw["refine"],
-              interface=kw["interface"], options=options.run_options_of(kw))
+    sol = _simulation(file, kw).run(experiment, options.run_options_of(kw))
     if kw["as_json"]:
         emit_json(sol.summary())
     else:
@@ -86,6 +78,15 @@ def run_protocol(file, steps, experiment_file, **kw):
              f"balance {sol.lithium_balance_error:.1e}; {sol.time_steps} time steps, "
              f"{sol.wall_time_s:.1f} s")
     finish(sol, kw["output"], "protocol", kw["as_json"])
+
+
+def _simulation(file, kw: dict):
+    """The ``Simulation`` of the cell options (a voxel structure or an imported mesh)."""
+    from fem_assb.simulation import simulation
+
+    return simulation(options.load_cell(file, kw["voxel_size"], kw["mesh_unit"]),
+                      kw["electrolyte"], options.parameters(kw), kw["separator_um"],
+                      kw["refine"], kw["interface"], progress=not kw["quiet"])
 
 
 def finish(sol, output, what: str, quiet: bool) -> None:
