@@ -5,7 +5,13 @@
 
 from pathlib import Path
 
-from fem_assb.structure import homogeneous, layered, perforate, to_solid_electrolyte
+from fem_assb.structure import (
+    homogeneous,
+    layered,
+    perforate,
+    save_structure,
+    to_solid_electrolyte,
+)
 
 HERE = Path(__file__).resolve().parent
 SMALL = dict(size_um=(30.0, 20.0, 20.0), voxel_size_um=1.0, mean_diameter_um=6.0,
@@ -14,13 +20,13 @@ SMALL = dict(size_um=(30.0, 20.0, 20.0), voxel_size_um=1.0, mean_diameter_um=6.0
 
 def main():
     lib = homogeneous(cam_fraction=0.65, cbd_fraction=0.21, seed=1, **SMALL)
-    lib.save(HERE / "lib_homogeneous_small.npz")
-    perforate(lib, 5.0).save(HERE / "lib_perforated_r5_small.npz")
-    assb = to_solid_electrolyte(lib)
-    assb.save(HERE / "assb_homogeneous_small.npz")
-    to_solid_electrolyte(perforate(lib, 5.0)).save(HERE / "assb_perforated_r5_small.npz")
-    layered(fractions=[0.5, 0.5], cam_fractions=[0.6, 0.7], cbd_fraction=0.0, seed=2,
-            **SMALL).save(HERE / "assb_layered_f05_small.npz")
+    save_structure(lib, HERE / "lib_homogeneous_small.npz")
+    save_structure(perforate(lib, 5.0), HERE / "lib_perforated_r5_small.npz")
+    save_structure(to_solid_electrolyte(lib), HERE / "assb_homogeneous_small.npz")
+    save_structure(to_solid_electrolyte(perforate(lib, 5.0)),
+                   HERE / "assb_perforated_r5_small.npz")
+    save_structure(layered(fractions=[0.5, 0.5], cam_fractions=[0.6, 0.7], cbd_fraction=0.0,
+                           seed=2, **SMALL), HERE / "assb_layered_f05_small.npz")
 
 
 if __name__ == "__main__":
