@@ -34,7 +34,8 @@ def monitored(solve, until: int):
         def monitor(snes, it, fnorm):
             if self.run.k == 1:
                 r = snes.getFunction()[0].getArray()
-                blocks = [f"{np.linalg.norm(r[a:b]):.1e}" for a, b in zip(offs, offs[1:])]
+                blocks = [f"{np.linalg.norm(r[a:b]):.1e}"
+                          for a, b in zip(offs[:-1], offs[1:], strict=True)]
                 print(f"   it={it} |F|={fnorm:.3e} blocks={blocks}", flush=True)
 
         snes.setMonitor(monitor)
