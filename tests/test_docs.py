@@ -86,3 +86,48 @@ def test_readme_command_lines_run(tmp_path):
         r = subprocess.run([str(BIN / "fem-assb"), *args[1:]], cwd=tmp_path,
                            capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, f"{line}\n{r.stderr[-2000:]}"
+
+
+def _command_lines(text: str) -> list[list[str]]:
+    """The fem-assb command lines of a shell block: continuation lines joined, comments
+    dropped, optional groups ``[--opt VALUE]`` taken as given, ``mpiexec -n N`` dropped."""
+    out = []
+    for line in text.replace("\\\n", " ").splitlines():
+        args = shlex.split(re.sub(r"\[([^\]]*)\]", r"\1", line), comments=True)
+        if args[:1] == ["mpiexec"]:
+            args = args[3:]
+        if args[:1] == ["fem-assb"]:
+            out.append(args[1:])
+    return out
+
+
+SHELL_LINES = [(p, args) for p in PAGES for b in blocks(p, "bash")
+               for args in _command_lines(b)]
+
+
+@pytest.mark.parametrize("page, args", SHELL_LINES,
+                         ids=[f"{p.relative_to(ROOT)}:{' '.join(a[:2])}"
+                              for p, a in SHELL_LINES])
+def test_every_documented_command_line_parses(page, args):
+    """The long runs of the docs (study-size sweeps, clusters) are not run here, but
+    each command line parses: its command and options exist, its values have the
+    right types, the repository files it names exist."""
+    import click
+
+    from fem_assb.cli import main
+
+    ctx = main.make_context("fem-assb", list(args), resilient_parsing=False)
+    cmd, rest = main, ctx.protected_args + ctx.args
+    while isinstance(cmd, click.Group):
+        name, cmd, rest = cmd.resolve_command(ctx, rest)
+        assert cmd is not None, f"{page.name}: unknown command {name}"
+        if isinstance(cmd, click.Group):
+            sub = cmd.make_context(name, rest, parent=ctx)
+            ctx, rest = sub, sub.protected_args + sub.args
+    try:
+        cmd.make_context(cmd.name, rest, parent=ctx)
+    except click.BadParameter as err:  # an input an earlier line of the block writes
+        assert "does not exist" in str(err), f"{page.name}: {' '.join(args)}: {err}"
+    for a in args:
+        if a.startswith(("meshes/", "benchmarks/", "fem_assb/")):
+            assert (ROOT / a).exists(), f"{page.name}: {a} does not exist"
