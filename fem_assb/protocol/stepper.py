@@ -241,6 +241,8 @@ class Stepper:
         i_if = model.interface_current_total()
         b.max_charge_error = max(b.max_charge_error,
                                  abs(i_if + current * area) / (self.i_ref * area))
+        if b.salt0_mol is None and b.min_electrolyte_concentration is None:
+            return  # nothing the electrolyte holds varies (ASSB): no assembly per step
         inv = model.inventory()
         if inv.salt_mol is not None:
             b.max_salt_error = max(b.max_salt_error,

@@ -45,7 +45,7 @@ class Case:
     @property
     def structure_key(self) -> str:
         """Id of the structure (geometry + electrolyte), shared by cases."""
-        parts = [{"solid": "assb", "liquid": "lib"}[self.electrolyte]]  # as the chemistry
+        parts = [self.chemistry.name.lower()]
         return "_".join(parts + builder(self.family).key(dict(self.structure)))
 
     @property

@@ -53,7 +53,9 @@ PROVENANCE_COLUMNS = ["fem_assb_version", "git_commit", "parameters_sha256",
 CONDUCTIVITY_METHOD = "bracket"
 FAILURE_COLUMNS = ["case", "error", "attempts"]
 KEY_COLUMNS = ["case_key"]  # ``case_key``: what the finished case was computed with
-STRUCTURE_COLUMNS = ["structure", "electrolyte", "radius_um", "f_l60", "reversed",
+# the built-in families' structure axes: columns of every structures.csv
+STRUCTURE_AXES = ("radius_um", "f_l60", "reversed")
+STRUCTURE_COLUMNS = ["structure", "electrolyte", *STRUCTURE_AXES,
                      "cam_fraction", "electrolyte_fraction", "cbd_fraction",
                      "theoretical_capacity_mAh_cm2", "relative_conductivity",
                      "structure_config_key"]
@@ -105,7 +107,7 @@ def structure_row(cfg: StudyConfig, case: Case, comm) -> dict:
     s = build_structure(cfg, case)
     fr = s.volume_fractions()
     row = {"structure": case.structure_key, "electrolyte": case.electrolyte,
-           **dict.fromkeys(("radius_um", "f_l60", "reversed")), **dict(case.structure),
+           **dict.fromkeys(STRUCTURE_AXES), **dict(case.structure),
            "cam_fraction": fr.get("cam", 0.0), "electrolyte_fraction": fr.get("electrolyte", 0.0),
            "cbd_fraction": fr.get("cbd", 0.0),
            "theoretical_capacity_mAh_cm2": structure_capacity_mAh_cm2(s, _params(cfg, case)),
