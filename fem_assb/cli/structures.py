@@ -48,7 +48,8 @@ def _base(kw: dict) -> dict:
 
 @click.group()
 def generate():
-    """Generate a voxel structure (homogeneous, perforated or layered)."""
+    """Generate a voxel structure (homogeneous, perforated or layered) or a gmsh particle
+    cell (particle)."""
 
 
 @generate.command()
@@ -97,6 +98,43 @@ def layered(layer_fractions, cam_fractions, reverse, **kw):
         raise click.BadParameter("give as many --cam-fractions as --layer-fractions")
     _write(gen(fractions=fr, cam_fractions=cam, reverse=reverse, **_base(kw)),
            kw["electrolyte"], kw["output"])
+
+
+@generate.command()
+@click.option("--radius-um", type=float, default=5.0, show_default=True,
+              help="particle radius in µm")
+@click.option("--mesh-size-um", type=float, default=1.0, show_default=True,
+              help="element size in µm (at the particle's surface and inside it)")
+@click.option("--box-um", type=float, default=None,
+              help="edge of the cubic SE box in µm [default: radius + 1 µm]")
+@click.option("--separator-um", type=float, default=2.0, show_default=True,
+              help="dense SE separator in front of the box, µm")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="output mesh (.msh, coordinates in µm)")
+def particle(radius_um, mesh_size_um, box_um, separator_um, output):
+    """One spherical CAM particle (an octant, at the collector corner of an SE box behind
+    a separator) as a gmsh mesh: run it with ``run FILE.msh --mesh-unit um --electrolyte
+    solid``."""
+    from fem_assb.mesh.gmsh_shapes import particle_cell
+
+    box = radius_um + 1.0 if box_um is None else box_um
+    for name, value in (("--radius-um", radius_um), ("--mesh-size-um", mesh_size_um),
+                        ("--separator-um", separator_um)):
+        if not value > 0:
+            raise click.BadParameter(f"must be > 0, got {value}", param_hint=name)
+    if not box > radius_um:
+        raise click.BadParameter(f"the box ({box} µm) must be larger than the radius "
+                                 f"({radius_um} µm)", param_hint="--box-um")
+    if not output.endswith(".msh"):
+        raise click.BadParameter(f"'{output}': the particle mesh is written as .msh",
+                                 param_hint="--output")
+    if rank() == 0:
+        path = particle_cell(output, radius_um=radius_um, box_um=box,
+                             separator_um=separator_um, surface_size_um=mesh_size_um,
+                             bulk_size_um=max(mesh_size_um, 1.5))
+        echo(f"wrote {path}: an octant of a {radius_um:g} µm particle in a {box:g} µm SE "
+             f"box behind {separator_um:g} µm of separator, elements of "
+             f"{mesh_size_um:g} µm")
 
 
 @click.command()

@@ -154,6 +154,15 @@ class Solver(_Strict):
     petsc_options: dict[str, str | int | float | bool] = {}  # passed to the SNES prefix
 
 
+class Resolution(_Strict):
+    """How finely c_s is resolved under the CAM surface (``fem_assb.physics.skin``)."""
+
+    skin: bool = False  # graded 1D columns under every interface vertex, condensed
+    depth_um: float = Field(1.0, gt=0)  # column depth, µm (less where the mesh cannot give it)
+    first_cell_nm: float = Field(3.0, gt=0)  # thickness of the outermost cell, nm
+    growth: float = Field(1.3, gt=1, le=2)  # growth of the cells' thickness inward
+
+
 class Parameters(_Strict):
     """A complete, validated parameter set (SI units unless a field names its unit)."""
 
@@ -167,6 +176,7 @@ class Parameters(_Strict):
     film: Film
     collector: Collector
     solver: Solver = Solver()
+    resolution: Resolution = Resolution()
 
     def updated(self, overrides: dict, source: str = "overrides") -> Parameters:
         """A copy with ``overrides`` (nested dict) merged in and validated."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ufl
 from dolfinx.fem.forms import derivative_block
 from dolfinx.fem.forms import extract_function_spaces as _spaces
+from ufl.algorithms import expand_derivatives
 
 from fem_assb._dolfinx import PETSc, dolfinx, fem
 from fem_assb._dolfinx_private import (
@@ -34,7 +35,9 @@ def _jacobian_blocks(residuals: list, unknowns: list) -> list:
     blocks = derivative_block([residuals[i] for i in rows], unknowns)
     J = [[None] * len(unknowns) for _ in residuals]
     for r, i in enumerate(rows):
-        J[i] = blocks[r]
+        # blocks whose derivative vanishes (∂F_c/∂V with c_s on its own mesh) are dropped
+        J[i] = [None if a is None or expand_derivatives(a).empty() else a
+                for a in blocks[r]]
     return J
 
 
@@ -47,7 +50,7 @@ class CoupledProblem:
 
     def __init__(self, model, prefix: str, petsc_options: dict | None = None,
                  eliminate_interface: bool = True, split_groups: dict | None = None):
-        em = model.doms.entity_maps
+        em = model.entity_maps
         self.u = model.unknowns
         self.bcs = list(model.bcs)
         self.F = fem.form(model.residuals, entity_maps=em)
@@ -69,7 +72,8 @@ class CoupledProblem:
         snes.setUpdate(self._refresh_preconditioner)
         snes.setFunction(self._residual, self.b)
         # each Newton direction's interface c_s corrected by a local nonlinear solve
-        self.elimination = InterfaceElimination(snes, model) if eliminate_interface else None
+        self.elimination = (InterfaceElimination(snes, model)
+                            if eliminate_interface and model.skin is None else None)
         snes.setOptionsPrefix(prefix)
         # the options stay in PETSc's database (under this problem's unique prefix) until
         # destroy(): sub-solvers made later (field splits, rebuilt GAMG levels) read them

@@ -37,6 +37,7 @@ from fem_assb.physics.contract import Inventory
 from fem_assb.physics.domains import ANODE, COLLECTOR, CellDomains
 from fem_assb.physics.interface import NodalInterface
 from fem_assb.physics.nodal import NodalTerm, VoltageHold
+from fem_assb.physics.skin import SkinInterface, SkinSettings, skin_geometry
 from fem_assb.protocol.events import StopReason, ThresholdEvent
 from fem_assb.structure.phases import CAM
 
@@ -159,11 +160,12 @@ class CellModel:
         q = ufl.TestFunction(self.R)
         x = c / p.cam.c_max
         G = p.collector.contact_conductance
-        cam = dx(CAM)
         # the interface terms (+w i in F_c and F_s, −w i in the electrolyte charge
         # balance) are added vertex by vertex: ``self.interface``
-        F_c = (FARADAY * (c - self.c_old) / self.dt * vc * cam
-               + FARADAY * diffusivity(x) * ufl.inner(ufl.grad(c), ufl.grad(vc)) * cam)
+        self.entity_maps = list(d.entity_maps)
+        store, flux, li = self._cam_measures(diffusivity)
+        F_c = (FARADAY * (c - self.c_old) / self.dt * vc * store
+               + FARADAY * diffusivity(x) * ufl.inner(ufl.grad(c), ufl.grad(vc)) * flux)
         F_s = 0
         for phase, sigma in solid_conductivities.items():
             if phase == CAM:
@@ -179,8 +181,9 @@ class CellModel:
         self.unknowns = [c, phi_s, self.voltage, *self.electrolyte_unknowns]
         # potentials relative to v_ref (for the predictor)
         self.referenced = [False, True, True] + [False] * len(self.electrolyte_unknowns)
-        em = d.entity_maps
-        self.interface = NodalInterface(self)
+        em = self.entity_maps
+        self.interface = (NodalInterface(self) if self.skin is None
+                          else SkinInterface(self, self.skin, diffusivity))
         A, A_coll = d.cross_section, d.collector_area
         self.collector = NodalTerm(
             self, [(d.boundary_entities[COLLECTOR], 1.0)], args=("phi_s", "V"),
@@ -195,7 +198,22 @@ class CellModel:
         self.voltage_hold = VoltageHold(self, "V", G * A_coll)
         self.nodal_terms = [t for t in (self.interface, self.collector, self.anode,
                                         self.voltage_hold) if t]
-        self.lithium_form = fem.form(c * cam, entity_maps=em)
+        self.lithium_form = fem.form(c * li, entity_maps=em)
+
+    def _cam_measures(self, diffusivity):
+        """(storage, flux, inventory) measures of c_s: the CAM cells, or with a resolved
+        skin (``params.resolution.skin``) the moved core, storage lumped at its vertices."""
+        res, cam = self.params.resolution, self.doms.dx(CAM)
+        self.skin = None
+        if not res.skin:
+            return cam, cam, cam
+        settings = SkinSettings(res.depth_um * 1e-6, res.first_cell_nm, res.growth)
+        self.skin = skin_geometry(self, settings)
+        self.entity_maps.append(self.skin.core_map)
+        flux = ufl.Measure("dx", domain=self.skin.core, metadata={"quadrature_degree": 2})
+        lumped = ufl.Measure("dx", domain=self.skin.core,
+                             metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
+        return lumped, flux, lumped
 
     # -- operation --------------------------------------------------------------------
     def set_current(self, current_density: float) -> None:
@@ -232,6 +250,9 @@ class CellModel:
         u0 = float(self.ocv(np.array(x0)))
         self.c.x.array[:] = x0 * p.cam.c_max
         self.c_old.x.array[:] = self.c.x.array
+        if self.skin is not None:
+            self.interface.columns.u[:] = x0 * p.cam.c_max
+            self.interface.columns.u_old[:] = x0 * p.cam.c_max
         for u in (self.phi_s, self.phi_e, self.voltage):
             u.x.array[:] = 0.0
         self.v_ref.value = u0
@@ -240,6 +261,8 @@ class CellModel:
     def begin_step(self, dt: float) -> None:
         """Take the present state as the old time level of a step of ``dt`` s."""
         self.c_old.x.array[:] = self.c.x.array
+        if self.skin is not None:
+            self.interface.columns.u_old[:] = self.interface.columns.u
         self.dt.value = dt
 
     def bounds(self, u):
@@ -256,12 +279,17 @@ class CellModel:
         self.voltage.x.array[:] -= w
 
     def state(self) -> list:
-        return [u.x.array.copy() for u in self.unknowns] + [float(self.v_ref.value)]
+        """The unknowns' local arrays, the skin's columns (if resolved), v_ref."""
+        extra = [] if self.skin is None else [self.interface.columns.u.copy()]
+        return [u.x.array.copy() for u in self.unknowns] + extra + [float(self.v_ref.value)]
 
     def restore(self, saved: list) -> None:
-        for u, a in zip(self.unknowns, saved[:-1], strict=True):
+        n = len(self.unknowns)
+        for u, a in zip(self.unknowns, saved[:n], strict=True):
             u.x.array[:] = a
             u.x.scatter_forward()
+        if self.skin is not None:
+            self.interface.columns.u[:] = saved[n]
         self.v_ref.value = saved[-1]
 
     def predict(self, history: list, times: list, t_new: float) -> None:
@@ -330,7 +358,21 @@ class CellModel:
         return self.interface.total_current()
 
     def inventory(self) -> Inventory:
-        return Inventory(lithium_mol=self.assembled(self.lithium_form))
+        return Inventory(lithium_mol=self.cam_lithium())
+
+    def cam_lithium(self) -> float:
+        """mol of lithium in the CAM (core and skin), summed over ranks."""
+        local = fem.assemble_scalar(self.lithium_form)
+        if self.skin is not None:
+            local += self.interface.lithium()
+        return self.doms.mesh.comm.allreduce(local, op=MPI.SUM)
+
+    def max_concentration(self) -> float:
+        """Highest c_s (mol/m³) anywhere in the CAM (the skin's columns included)."""
+        local = self.c.x.array.max() if self.c.x.array.size else -np.inf
+        if self.skin is not None:
+            local = max(local, self.interface.maximum())
+        return self.doms.mesh.comm.allreduce(float(local), op=MPI.MAX)
 
     def error_field(self) -> tuple[str, float]:
         return "c", self.params.cam.c_max
@@ -344,7 +386,7 @@ class CellModel:
         undershoots zero by ~1 % in ordinary charges (D_s is small near x = 0: a steep
         front the voxel mesh does not resolve), hence the wider bound on charge."""
         c_max = self.params.cam.c_max
-        return [ThresholdEvent(StopReason.CAM_SATURATED, lambda: self.maximum(self.c),
+        return [ThresholdEvent(StopReason.CAM_SATURATED, self.max_concentration,
                                (1.0 + control.overfill) * c_max, above=True, direction=1),
                 ThresholdEvent(StopReason.CAM_EXHAUSTED, lambda: self.minimum(self.c) / c_max,
                                -EXHAUSTED_OVERSHOOT * control.overfill, above=False,

@@ -143,7 +143,7 @@ class LiquidCellModel(CellModel):
 
     # -- balances and stops -------------------------------------------------------------
     def inventory(self) -> Inventory:
-        return Inventory(lithium_mol=self.assembled(self.lithium_form),
+        return Inventory(lithium_mol=self.cam_lithium(),
                          salt_mol=self.assembled(self.salt_form),
                          min_electrolyte_concentration=self.minimum(self.c_e))
 

@@ -176,16 +176,26 @@ class NodalTerm:
         return self.comm.allreduce(float(np.dot(self.weight, self.evaluate())), op=MPI.SUM)
 
     # -- assembly ---------------------------------------------------------------------
+    def row_terms(self) -> dict:
+        """{row: the term at each vertex} (A): sign · W_k (f(u_k) + source)."""
+        f = self.evaluate()
+        return {k: sign * self.weight * (f + self.sources[k]() if k in self.sources else f)
+                for k, sign in self.rows.items()}
+
+    def row_derivatives(self) -> dict:
+        """{row: [∂ term/∂ argument j at each vertex]}."""
+        _, grads = self.evaluate_with_derivatives()
+        return {k: [sign * self.weight * g for g in grads] for k, sign in self.rows.items()}
+
     def add_residual(self, b: PETSc.Vec) -> None:
         """b += the term (owned rows of DOLFINx's 'mpi' block vector)."""
-        f = self.evaluate()
+        terms = self.row_terms()
         owned = _owned_offsets(self.model)
         arr = b.getArray(readonly=False)  # owned entries, block after block
-        for k, sign in self.rows.items():
+        for k in self.rows:
             acc = self._acc[k]
             col = self.dofs[:, self.args.index(k)]
-            fk = f + self.sources[k]() if k in self.sources else f
-            vals = np.where(self._bc_masks[k][col], 0.0, sign * self.weight * fk)
+            vals = np.where(self._bc_masks[k][col], 0.0, terms[k])
             acc.array[:] = np.bincount(col, weights=vals, minlength=acc.array.size)
             acc.scatter_reverse(dolfinx.la.InsertMode.add)
             n = acc.index_map.size_local
@@ -196,14 +206,13 @@ class NodalTerm:
         (``add_local(i, j, rows, cols, values)``). The caller assembles the matrix."""
         if not self.dofs.shape[0]:
             return
-        _, grads = self.evaluate_with_derivatives()
-        for k, sign in self.rows.items():
+        derivatives = self.row_derivatives()
+        for k in self.rows:
             rdof = self.dofs[:, self.args.index(k)]
             for j, a in enumerate(self.args):
                 cdof = self.dofs[:, j]
                 keep = ~(self._bc_masks[k][rdof] | self._bc_masks[a][cdof])
-                jac.add_local(k, a, rdof[keep], cdof[keep],
-                              sign * self.weight[keep] * grads[j][keep])
+                jac.add_local(k, a, rdof[keep], cdof[keep], derivatives[k][j][keep])
 
     def pattern_pairs(self, i: int, j: int) -> np.ndarray | None:
         """(n, 2) local (row dof, column dof) pairs the term adds to block (i, j)."""

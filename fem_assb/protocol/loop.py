@@ -151,7 +151,7 @@ class Run:
         self.i_ref = reference_current(inputs.experiment, Q)
         self.identity = run_identity(inputs)
         resumed = load_checkpoint(opts.checkpoint_dir, model.comm, self.identity,
-                                  len(model.unknowns)) if opts.resume else None
+                                  len(model.state()) - 1) if opts.resume else None
         settings = model.params.solver
         # the rounding floor of the residual is absolute (G A_coll V ε from the collector
         # contact): its scale is the 1C current at the least
