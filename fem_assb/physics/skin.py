@@ -39,6 +39,7 @@ import numpy as np
 
 from fem_assb._dolfinx import MPI, dolfinx, fem
 from fem_assb.constants import FARADAY
+from fem_assb.errors import ConfigError
 from fem_assb.physics.interface import NodalInterface
 
 _H = 1e-30  # complex step
@@ -174,20 +175,6 @@ def _interface_vertices(model):
     return area, normal
 
 
-def _element_size(V, cells_owned: int) -> np.ndarray:
-    """Mean edge length (m) of the owned CAM cells around each dof, over ranks."""
-    X = V.tabulate_dof_coordinates()
-    dm = V.dofmap.list[:cells_owned]
-    n = V.dofmap.index_map.size_local + V.dofmap.index_map.num_ghosts
-    pts = X[dm]
-    edges = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
-    mean = sum(np.linalg.norm(pts[:, a] - pts[:, b], axis=1) for a, b in edges) / 6.0
-    total = _totals(V, sum(np.bincount(dm[:, j], weights=mean, minlength=n) for j in range(4)))
-    count = _totals(V, sum(np.bincount(dm[:, j], minlength=n).astype(float)
-                           for j in range(4)))
-    return np.where(count > 0, total / np.maximum(count, 1.0), 0.0)
-
-
 def _box_faces(model, X: np.ndarray) -> np.ndarray:
     """(n, 3) bool: the dof lies on a box face normal to axis d (it slides in it)."""
     lengths = np.asarray(model.doms.vm.lengths, dtype=float)
@@ -196,14 +183,15 @@ def _box_faces(model, X: np.ndarray) -> np.ndarray:
 
 
 def _harmonic_extension(V, move: np.ndarray, fixed: np.ndarray, scale: float) -> np.ndarray:
-    """Displacement (n, 3) of the CAM dofs: ``move`` where ``fixed[:, d]``, harmonic
-    elsewhere (a reaction term 1e-6/scale² keeps a CAM cluster without fixed dofs at
-    rest; it bends the harmonic field over ~1000 scale only)."""
+    """Displacement (n, 3) of the CAM dofs: ``move`` where ``fixed[:, d]``, elsewhere
+    the solution of −Δu + u/scale² = 0: it decays over ~``scale`` from the interface, so
+    the move stays local (a thin CAM neck limits only its own vertices' depth) and a CAM
+    cluster without fixed dofs stays at rest."""
     import ufl
     from dolfinx.fem.petsc import LinearProblem
 
     u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
-    a = (ufl.inner(ufl.grad(u), ufl.grad(v)) + 1e-6 * u * v / scale**2) * ufl.dx
+    a = (ufl.inner(ufl.grad(u), ufl.grad(v)) + u * v / scale**2) * ufl.dx
     n_own = V.dofmap.index_map.size_local
     out = np.zeros((move.shape[0], 3))
     for d in range(3):
@@ -229,7 +217,7 @@ def _volumes(x: np.ndarray, cells: np.ndarray) -> np.ndarray:
                      p[:, 3] - p[:, 0]) / 6.0
 
 
-def skin_geometry(model, settings: SkinSettings, rounds: int = 8) -> SkinGeometry:
+def skin_geometry(model, settings: SkinSettings, rounds: int = 14) -> SkinGeometry:
     """Move the CAM core inward under the interface and size the columns (collective).
 
     Vertices of cells that would lose more than 90 % of their volume (or turn over) get
@@ -243,7 +231,6 @@ def skin_geometry(model, settings: SkinSettings, rounds: int = 8) -> SkinGeometr
     on = (area > 0) & (norm > 0)
     unit = np.where(on[:, None], normal / np.where(norm > 0, norm, 1.0)[:, None], 0.0)
     n_cells = cam.topology.index_map(3).size_local
-    h = _element_size(V, n_cells)
     depth = np.where(on, settings.depth, 0.0)
     fixed = on[:, None] | faces_
     all_cells = np.arange(n_cells + cam.topology.index_map(3).num_ghosts, dtype=np.int32)
@@ -255,11 +242,11 @@ def skin_geometry(model, settings: SkinSettings, rounds: int = 8) -> SkinGeometr
     core_dofs = node_dof[np.asarray(gmap)]
     cdm = core.geometry.dofmaps[0][:n_cells]
     vol0 = _volumes(x0, cdm)
-    scale = float(comm.allreduce(h[on].mean() if on.any() else 0.0, op=MPI.MAX)) or 1e-6
+    scale = settings.depth
     for _ in range(rounds):
         disp = _harmonic_extension(V, -depth[:, None] * unit, fixed, scale)
         x1 = x0 + disp[core_dofs]
-        bad_cells = _volumes(x1, cdm) < 0.1 * vol0
+        bad_cells = _volumes(x1, cdm) / vol0 < 0.1  # either orientation
         bad = np.zeros(depth.size)
         for j in range(4):
             bad += np.bincount(V.dofmap.list[:n_cells][bad_cells, j], minlength=depth.size)
@@ -267,8 +254,15 @@ def skin_geometry(model, settings: SkinSettings, rounds: int = 8) -> SkinGeometr
         if not comm.allreduce(int(np.any(bad & on)), op=MPI.MAX):
             break
         depth = np.where(bad, 0.5 * depth, depth)
+    else:
+        n_bad = comm.allreduce(int(np.count_nonzero(bad_cells)), op=MPI.SUM)
+        raise ConfigError(f"resolved skin: {n_bad} cells of the CAM core would collapse "
+                          "however little it moves (a mesh with slivers at the interface); "
+                          "set resolution.depth_um smaller or resolution.skin=false")
     core.geometry.x[:] = x1
-    lost = comm.allreduce(float(vol0.sum() - _volumes(x1, cdm).sum()), op=MPI.SUM)
+    # a voxel mesh has cells of both orientations: volumes with the cells' own sign
+    lost = comm.allreduce(float(np.sum(np.sign(vol0) * (vol0 - _volumes(x1, cdm)))),
+                          op=MPI.SUM)
     n_own = V.dofmap.index_map.size_local
     shell = comm.allreduce(float(np.sum(area[:n_own] * depth[:n_own])), op=MPI.SUM)
     rho = lost / shell if shell > 0 else 1.0
