@@ -221,7 +221,8 @@ def skin_geometry(model, settings: SkinSettings, rounds: int = 14) -> SkinGeomet
     """Move the CAM core inward under the interface and size the columns (collective).
 
     Vertices of cells that would lose more than 90 % of their volume (or turn over) get
-    half the depth, until none does (``rounds`` times at most)."""
+    half the depth, until none does; in the second half of the ``rounds`` they are held
+    in place (slivers at a smoothed interface collapse under any move)."""
     V, cam, comm = model.Vc, model.doms.cam, model.comm
     area, normal = _interface_vertices(model)
     X = V.tabulate_dof_coordinates()
@@ -243,17 +244,20 @@ def skin_geometry(model, settings: SkinSettings, rounds: int = 14) -> SkinGeomet
     cdm = core.geometry.dofmaps[0][:n_cells]
     vol0 = _volumes(x0, cdm)
     scale = settings.depth
-    for _ in range(rounds):
-        disp = _harmonic_extension(V, -depth[:, None] * unit, fixed, scale)
+    held = np.zeros(depth.size, dtype=bool)
+    for k in range(rounds):
+        disp = _harmonic_extension(V, -depth[:, None] * unit, fixed | held[:, None], scale)
         x1 = x0 + disp[core_dofs]
         bad_cells = _volumes(x1, cdm) / vol0 < 0.1  # either orientation
         bad = np.zeros(depth.size)
         for j in range(4):
             bad += np.bincount(V.dofmap.list[:n_cells][bad_cells, j], minlength=depth.size)
         bad = _totals(V, bad) > 0
-        if not comm.allreduce(int(np.any(bad & on)), op=MPI.MAX):
+        if not comm.allreduce(int(np.any(bad & ~held)), op=MPI.MAX):
             break
-        depth = np.where(bad, 0.5 * depth, depth)
+        # halve the depth of the vertices of collapsing cells; late on, hold them (slivers)
+        depth = np.where(bad, 0.5 * depth if k < rounds // 2 else 0.0, depth)
+        held |= bad & (k >= rounds // 2)
     else:
         n_bad = comm.allreduce(int(np.count_nonzero(bad_cells)), op=MPI.SUM)
         raise ConfigError(f"resolved skin: {n_bad} cells of the CAM core would collapse "
@@ -263,6 +267,9 @@ def skin_geometry(model, settings: SkinSettings, rounds: int = 14) -> SkinGeomet
     # a voxel mesh has cells of both orientations: volumes with the cells' own sign
     lost = comm.allreduce(float(np.sum(np.sign(vol0) * (vol0 - _volumes(x1, cdm)))),
                           op=MPI.SUM)
+    # a vertex held in place still gets a (shallow) column: the volume balance below
+    # takes its volume from the core's loss elsewhere
+    depth = np.where(on, np.maximum(depth, settings.depth / 64.0), 0.0)
     n_own = V.dofmap.index_map.size_local
     shell = comm.allreduce(float(np.sum(area[:n_own] * depth[:n_own])), op=MPI.SUM)
     rho = lost / shell if shell > 0 else 1.0
