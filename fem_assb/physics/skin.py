@@ -43,6 +43,7 @@ from fem_assb.errors import ConfigError
 from fem_assb.physics.interface import NodalInterface
 
 _H = 1e-30  # complex step
+SLOPE = 0.5  # the largest change of the skin's depth per length along the interface
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,8 @@ def _totals(V, local: np.ndarray) -> np.ndarray:
 
 
 def _interface_vertices(model):
-    """(area (m²), area-weighted outward normal) per local CAM dof, summed over ranks."""
+    """(area (m²), area-weighted outward normal) per local CAM dof, summed over ranks,
+    and the interface's edges (local dof pairs)."""
     doms, V = model.doms, model.Vc
     from fem_assb.physics.domains import facet_areas
     from fem_assb.physics.nodal import facet_vertex_dofs
@@ -172,7 +174,9 @@ def _interface_vertices(model):
                 normal[:, d] += np.bincount(dofs[:, j], weights=nrm[:, d] / 3.0, minlength=n)
     area = _totals(V, area)
     normal = np.stack([_totals(V, normal[:, d]) for d in range(3)], axis=1)
-    return area, normal
+    edges = (np.concatenate([dofs[:, [0, 1]], dofs[:, [1, 2]], dofs[:, [0, 2]]])
+             if ents.shape[0] else np.zeros((0, 2), dtype=np.int64))
+    return area, normal, edges
 
 
 def _box_faces(model, X: np.ndarray) -> np.ndarray:
@@ -217,69 +221,115 @@ def _volumes(x: np.ndarray, cells: np.ndarray) -> np.ndarray:
                      p[:, 3] - p[:, 0]) / 6.0
 
 
-def skin_geometry(model, settings: SkinSettings, rounds: int = 14) -> SkinGeometry:
-    """Move the CAM core inward under the interface and size the columns (collective).
+def _regular_volume(x: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Volume (m³) of the regular tetrahedron with each cell's mean edge length."""
+    p = x[cells]
+    pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    mean = sum(np.linalg.norm(p[:, a] - p[:, b], axis=1) for a, b in pairs) / 6.0
+    return mean**3 / (6.0 * np.sqrt(2.0))
 
-    Vertices of cells that would lose more than 90 % of their volume (or turn over) get
-    half the depth, until none does; in the second half of the ``rounds`` they are held
-    in place (slivers at a smoothed interface collapse under any move)."""
-    V, cam, comm = model.Vc, model.doms.cam, model.comm
-    area, normal = _interface_vertices(model)
-    X = V.tabulate_dof_coordinates()
-    faces_ = _box_faces(model, X)
-    normal[faces_] = 0.0  # slide in the box faces
-    norm = np.linalg.norm(normal, axis=1)
-    on = (area > 0) & (norm > 0)
-    unit = np.where(on[:, None], normal / np.where(norm > 0, norm, 1.0)[:, None], 0.0)
-    n_cells = cam.topology.index_map(3).size_local
-    depth = np.where(on, settings.depth, 0.0)
-    fixed = on[:, None] | faces_
-    all_cells = np.arange(n_cells + cam.topology.index_map(3).num_ghosts, dtype=np.int32)
-    core, core_map, _, gmap = dolfinx.mesh.create_submesh(cam, 3, all_cells)
-    gdm = cam.geometry.dofmaps[0]
-    node_dof = np.empty(cam.geometry.x.shape[0], dtype=np.int64)
-    node_dof[gdm.ravel()] = V.dofmap.list.ravel()
-    x0 = cam.geometry.x[np.asarray(gmap)].copy()
-    core_dofs = node_dof[np.asarray(gmap)]
-    cdm = core.geometry.dofmaps[0][:n_cells]
+
+class _SurfaceLimit:
+    """depth_k ≤ depth_j + γ |x_k − x_j| along every interface edge: the move varies
+    slowly over the surface (a vertex held next to one moved fully turns cells over).
+    Solved on the gathered interface (the same numbers on every rank)."""
+
+    def __init__(self, V, edges: np.ndarray, X: np.ndarray, comm):
+        imap = V.dofmap.index_map
+        self.glob = imap.local_to_global(np.arange(X.shape[0], dtype=np.int32))
+        self.n_own, self.n_global, self.comm = imap.size_local, imap.size_global, comm
+        e = np.unique(np.sort(edges, axis=1), axis=0)
+        length = np.linalg.norm(X[e[:, 0]] - X[e[:, 1]], axis=1)
+        ge = np.concatenate(comm.allgather(self.glob[e].reshape(-1, 2)))
+        gl = np.concatenate(comm.allgather(length))
+        self.edges, first = np.unique(ge, axis=0, return_index=True)
+        self.length = gl[first]
+
+    def __call__(self, depth: np.ndarray, gamma: float) -> np.ndarray:
+        full = np.zeros(self.n_global)
+        for g, d in self.comm.allgather((self.glob[:self.n_own], depth[:self.n_own])):
+            full[g] = d
+        i, j = self.edges[:, 0], self.edges[:, 1]
+        while True:
+            new = full.copy()
+            np.minimum.at(new, i, full[j] + gamma * self.length)
+            np.minimum.at(new, j, full[i] + gamma * self.length)
+            if np.array_equal(new, full):
+                return full[self.glob]
+            full = new
+
+
+def _core_move(V, depth, unit, fixed, limit, cells, settings, rounds):
+    """Displacement (n, 3) of the CAM dofs and the final depths.
+
+    The depth of the vertices of collapsing cells (volume down by 90 % or turned over;
+    slivers, < 5 % of a regular cell's volume, may turn over: DOLFINx integrates
+    |det J|) is halved (from the fourth round: divided by 5), kept slowly varying
+    (``limit``), and the core moved again; a ``ConfigError`` after ``rounds``."""
+    x0, cdm, core_dofs, comm = cells
     vol0 = _volumes(x0, cdm)
-    scale = settings.depth
-    held = np.zeros(depth.size, dtype=bool)
+    solid_cell = np.abs(vol0) > 0.05 * _regular_volume(x0, cdm)
+    dofs = V.dofmap.list[:cdm.shape[0]]
+    depth = limit(depth, SLOPE)
     for k in range(rounds):
-        disp = _harmonic_extension(V, -depth[:, None] * unit, fixed | held[:, None], scale)
-        x1 = x0 + disp[core_dofs]
-        bad_cells = _volumes(x1, cdm) / vol0 < 0.1  # either orientation
+        disp = _harmonic_extension(V, -depth[:, None] * unit, fixed, settings.depth)
+        bad_cells = (_volumes(x0 + disp[core_dofs], cdm) / vol0 < 0.1) & solid_cell
         bad = np.zeros(depth.size)
         for j in range(4):
-            bad += np.bincount(V.dofmap.list[:n_cells][bad_cells, j], minlength=depth.size)
-        bad = _totals(V, bad) > 0
-        if not comm.allreduce(int(np.any(bad & ~held)), op=MPI.MAX):
-            break
-        # halve the depth of the vertices of collapsing cells; late on, hold them (slivers)
-        depth = np.where(bad, 0.5 * depth if k < rounds // 2 else 0.0, depth)
-        held |= bad & (k >= rounds // 2)
-    else:
-        n_bad = comm.allreduce(int(np.count_nonzero(bad_cells)), op=MPI.SUM)
-        raise ConfigError(f"resolved skin: {n_bad} cells of the CAM core would collapse "
-                          "however little it moves (a mesh with slivers at the interface); "
-                          "set resolution.depth_um smaller or resolution.skin=false")
-    core.geometry.x[:] = x1
-    # a voxel mesh has cells of both orientations: volumes with the cells' own sign
-    lost = comm.allreduce(float(np.sum(np.sign(vol0) * (vol0 - _volumes(x1, cdm)))),
+            bad += np.bincount(dofs[bad_cells, j], minlength=depth.size)
+        bad = (_totals(V, bad) > 0) & (depth > 0)
+        if not comm.allreduce(int(np.any(bad)), op=MPI.MAX):
+            return disp, depth
+        depth = limit(np.where(bad, (0.5 if k < 3 else 0.2) * depth, depth), SLOPE)
+    n_bad = comm.allreduce(int(np.count_nonzero(bad_cells)), op=MPI.SUM)
+    raise ConfigError(f"resolved skin: {n_bad} cells of the CAM core collapse however "
+                      "little it moves; set resolution.depth_um smaller or "
+                      "resolution.skin=false")
+
+
+def skin_geometry(model, settings: SkinSettings, rounds: int = 16) -> SkinGeometry:
+    """Move the CAM core inward under the interface and size the columns (collective)."""
+    V, cam, comm = model.Vc, model.doms.cam, model.comm
+    area, normal, edges = _interface_vertices(model)
+    X = V.tabulate_dof_coordinates()
+    faces_ = _box_faces(model, X)
+    norm = np.linalg.norm(normal, axis=1)
+    on = (area > 0) & (norm > 0)
+    normal[faces_] = 0.0  # slide in the box faces (the out-of-face part of the move is lost)
+    unit = np.where(on[:, None], normal / np.where(norm > 0, norm, 1.0)[:, None], 0.0)
+    n_cells = cam.topology.index_map(3).size_local
+    all_cells = np.arange(n_cells + cam.topology.index_map(3).num_ghosts, dtype=np.int32)
+    core, core_map, _, gmap = dolfinx.mesh.create_submesh(cam, 3, all_cells)
+    node_dof = np.empty(cam.geometry.x.shape[0], dtype=np.int64)
+    node_dof[cam.geometry.dofmaps[0].ravel()] = V.dofmap.list.ravel()
+    x0 = cam.geometry.x[np.asarray(gmap)].copy()
+    cells = (x0, core.geometry.dofmaps[0][:n_cells], node_dof[np.asarray(gmap)], comm)
+    disp, depth = _core_move(V, np.where(on, settings.depth, 0.0), unit,
+                             on[:, None] | faces_, _SurfaceLimit(V, edges, X, comm), cells,
+                             settings, rounds)
+    core.geometry.x[:] = x0 + disp[cells[2]]
+    # DOLFINx integrates |det J| (voxel meshes hold cells of both orientations)
+    lost = comm.allreduce(float(np.sum(np.abs(_volumes(x0, cells[1]))
+                                       - np.abs(_volumes(core.geometry.x, cells[1])))),
                           op=MPI.SUM)
-    # a vertex held in place still gets a (shallow) column: the volume balance below
+    # a vertex that cannot move still gets a shallow column: the volume balance below
     # takes its volume from the core's loss elsewhere
     depth = np.where(on, np.maximum(depth, settings.depth / 64.0), 0.0)
+    kappa, faces = _column_shape(V, area, depth, lost, settings, comm)
+    return SkinGeometry(core, core_map, area, depth, kappa, faces, lost)
+
+
+def _column_shape(V, area, depth, lost, settings, comm):
+    """κ (1/m) per dof such that the columns hold ``lost`` (m³), and the relative faces."""
     n_own = V.dofmap.index_map.size_local
     shell = comm.allreduce(float(np.sum(area[:n_own] * depth[:n_own])), op=MPI.SUM)
     rho = lost / shell if shell > 0 else 1.0
     # ∫_0^1 (1 − t s)² ds = ρ  ->  t = κ L
     t = 1.5 * (1.0 - np.sqrt(max(1.0 - 4.0 * (1.0 - rho) / 3.0, 0.0)))
     kappa = np.where(depth > 0, t / np.where(depth > 0, depth, 1.0), 0.0)
-    faces = graded_faces(settings.first_cell_nm * 1e-9 / max(float(
-        comm.allreduce(depth.max() if depth.size else 0.0, op=MPI.MAX)), 1e-12),
-        settings.growth)
-    return SkinGeometry(core, core_map, area, depth, kappa, faces, lost)
+    deepest = float(comm.allreduce(depth.max() if depth.size else 0.0, op=MPI.MAX))
+    faces = graded_faces(settings.first_cell_nm * 1e-9 / max(deepest, 1e-12), settings.growth)
+    return kappa, faces
 
 
 # -- the columns --------------------------------------------------------------------------
