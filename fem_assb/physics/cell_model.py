@@ -163,6 +163,7 @@ class CellModel:
         # the interface terms (+w i in F_c and F_s, −w i in the electrolyte charge
         # balance) are added vertex by vertex: ``self.interface``
         self.entity_maps = list(d.entity_maps)
+        self.diffusivity = diffusivity
         store, flux, li = self._cam_measures(diffusivity)
         F_c = (FARADAY * (c - self.c_old) / self.dt * vc * store
                + FARADAY * diffusivity(x) * ufl.inner(ufl.grad(c), ufl.grad(vc)) * flux)
@@ -366,6 +367,37 @@ class CellModel:
         if self.skin is not None:
             local += self.interface.lithium()
         return self.doms.mesh.comm.allreduce(local, op=MPI.SUM)
+
+    def surface_resolution(self, duration_s: float) -> float:
+        """The finest c_s storage at the interface over the diffusion length
+        √(D_s(x_surf) t) after ``duration_s`` (s), worst interface vertex: the skin's
+        first cell, or a surface node's lumped volume over its area; NaN for t = 0."""
+        if not duration_s > 0:
+            return float("nan")
+        thickness, c_surf = self._surface_storage()
+        D = np.real(self.diffusivity(c_surf / self.params.cam.c_max))
+        local = float(np.max(thickness / np.sqrt(D * duration_s))) if thickness.size else 0.0
+        return self.comm.allreduce(local, op=MPI.MAX)
+
+    def _surface_storage(self):
+        """(thickness m, c_s mol/m³) of the outermost storage at each interface row."""
+        if self.skin is not None:
+            cols = self.interface.columns
+            return cols.first, cols.u[:, 0]
+        if not hasattr(self, "_surface_thickness"):
+            from fem_assb.physics.skin import _interface_vertices
+
+            area = _interface_vertices(self)[0]
+            lumped = ufl.Measure("dx", domain=self.doms.mesh, subdomain_data=self.doms.vm.cell_tags,
+                                 metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
+            vol = fem.assemble_vector(fem.form(ufl.TestFunction(self.Vc) * lumped(CAM),
+                                               entity_maps=self.entity_maps))
+            vol.scatter_reverse(dolfinx.la.InsertMode.add)
+            vol.scatter_forward()
+            rows = self.interface.dofs[:, self.interface.args.index(self.fields.index("c"))]
+            self._surface_thickness = vol.array[rows] / area[rows]
+        rows = self.interface.dofs[:, self.interface.args.index(self.fields.index("c"))]
+        return self._surface_thickness, self.c.x.array[rows]
 
     def max_concentration(self) -> float:
         """Highest c_s (mol/m³) anywhere in the CAM (the skin's columns included)."""

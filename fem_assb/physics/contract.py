@@ -62,6 +62,10 @@ class CellModel(Discretised, Protocol):
 
     def inventory(self) -> Inventory: ...
 
+    def surface_resolution(self, duration_s: float) -> float:
+        """Finest c_s storage at the CAM surface over √(D_s(x_surf) t) after
+        ``duration_s`` s (worst vertex; > 0.5: the surface is under-resolved)."""
+
     def stop_events(self, control) -> list:
         """The model's run-wide stops (``fem_assb.protocol.events.ThresholdEvent``) for
         the step-control settings ``control``."""

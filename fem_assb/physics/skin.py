@@ -352,6 +352,7 @@ class Columns:
 
         a = area[:, None] * (1.0 - k * s) ** 2  # face areas
         self.vol = area[:, None] * (prim(s[:, 1:]) - prim(s[:, :-1]))
+        self.first = s[:, 2] - s[:, 1]  # m, the outermost cell (after the surface node)
         mid = 0.5 * (s[:, 1:] + s[:, :-1])
         N = faces.size - 1
         self.G = np.zeros((area.size, N + 1))  # G_j between cells j-1 and j; G_N to the core
@@ -378,7 +379,7 @@ class Columns:
         diag[:, 0] -= dinflow
         return R, lower, diag, upper
 
-    def solve(self, core, inflow_of, dt, tol=1e-14, max_it=100):
+    def solve(self, core, inflow_of, dt, tol=1e-12, max_it=100):
         """Column states for core concentrations ``core`` (mol/m³) and the inflow at the
         surface ``inflow_of(u_0) -> (Q_0 mol/s, dQ_0/du_0)``; from ``self.u``. Returns
         (converged, (lower, diag, upper) at the solution)."""
@@ -424,14 +425,18 @@ class SkinInterface(NodalInterface):
                                model.params.operation.initial_stoichiometry * cmax)
         self.geometry = geometry
 
-    def _current(self, vals, u0):
-        """i (A/m²) and ∂i/∂ each argument (complex step), with c_s = u0."""
+    def _current(self, vals, u0, only=None):
+        """i (A/m²) and ∂i/∂ each argument (complex step; ``only``: that argument's, the
+        others None), with c_s = u0."""
         args = list(vals)
         args[self.jc] = u0
         f = self.function
         i = np.real(f(*args))
         grads = []
         for j in range(len(args)):
+            if only is not None and j != only:
+                grads.append(None)
+                continue
             h = _H * max(float(np.max(np.abs(args[j]))) if args[j].size else 1.0, 1.0)
             pert = list(args)
             pert[j] = args[j] + 1j * h
@@ -446,7 +451,7 @@ class SkinInterface(NodalInterface):
         jc = self.jc
 
         def inflow(u0):
-            i, g = self._current(vals, u0)
+            i, g = self._current(vals, u0, only=jc)
             return -W * i / FARADAY, -W * g[jc] / FARADAY
 
         ok, system = col.solve(vals[jc], inflow, float(self.model.dt.value))

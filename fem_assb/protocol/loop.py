@@ -46,6 +46,9 @@ from fem_assb.protocol.state import (
 )
 from fem_assb.protocol.stepper import Outcome, Stepper, StepPlan
 
+# a surface-resolution figure above this is under-resolved (see worst_resolution)
+UNRESOLVED = 0.5
+
 # Newton's current scale in rests and holds, as a share of the reference current
 REST_TOLERANCE_SHARE = 0.01
 
@@ -289,7 +292,9 @@ class Run:
             e = st.end
             run.curve.append(st.t0 + e.t, st.end_net_charge(), e.V, 0, run.k, e.I)
             self.writer.row(run.curve, -1)
-        run.done.append(summarise(plan.step, st))
+        summary = summarise(plan.step, st)
+        summary.surface_resolution = self.model.surface_resolution(summary.duration_s)
+        run.done.append(summary)
         run.t = st.t0 + max(st.times[-1], st.end.t if st.end is not None else 0.0)
         run.step = None
         run.k += 1
@@ -390,4 +395,21 @@ def result(inputs: RunInputs, run: RunState, reason: StopReason | None, wall: fl
         min_electrolyte_concentration_mol_m3=b.min_electrolyte_concentration,
         charge_capacity_mAh_cm2=sum(s.capacity_mAh_cm2 for s in run.done
                                     if s.mean_current_mA_cm2 < 0),
+        surface_resolution=worst_resolution(run.done),
         steps=list(run.done), curve=run.curve, provenance=dict(inputs.provenance))
+
+
+def worst_resolution(steps: list) -> float | None:
+    """The largest surface-resolution figure of the steps (None: none known); warns
+    when it exceeds ``UNRESOLVED``."""
+    known = [s.surface_resolution for s in steps
+             if s.surface_resolution is not None and np.isfinite(s.surface_resolution)]
+    if not known:
+        return None
+    worst = max(known)
+    if worst > UNRESOLVED:
+        warnings.warn(f"the CAM surface is under-resolved: its finest storage is {worst:.2g}x "
+                      "the diffusion length sqrt(D_s t) (worst vertex), the capacity is too "
+                      "high; set resolution.skin=true (docs: modelling, resolved CAM skin)",
+                      stacklevel=2)
+    return worst

@@ -56,6 +56,8 @@ class RunResult:
     salt_balance_error: float | None = None  # LIB: max |salt − salt0| / salt0 over the steps
     min_electrolyte_concentration_mol_m3: float | None = None  # LIB: lowest nodal c_e
     charge_capacity_mAh_cm2: float = 0.0
+    # finest c_s storage at the surface / √(D_s(x_surf) t), worst step and vertex
+    surface_resolution: float | None = None
     steps: list[StepSummary] = field(default_factory=list)
     curve: Curve = field(default_factory=Curve, repr=False)
     profiles: Profiles = field(default_factory=Profiles, repr=False)

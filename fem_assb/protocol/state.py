@@ -75,6 +75,9 @@ class StepSummary:
     time_steps: int
     newton_iterations: int = 0
     rejected_steps: int = 0
+    # finest c_s storage at the CAM surface over √(D_s(x_surf) t) at the step's end,
+    # worst interface vertex (``CellModel.surface_resolution``; > 0.5: under-resolved)
+    surface_resolution: float | None = None
 
 
 @dataclass
