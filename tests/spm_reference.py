@@ -147,62 +147,95 @@ def sphere_discharge_voltage(params, radius, area, particle_current, current, se
     return U(cs / cmax) + eta_c - eta_a - ohm
 
 
-def sphere_utilisation(params, radius, c_rate, separator=0.0, cutoff=None, n=300):
-    """Utilisation (of the sphere's capacity from x0 to 1) when a CAM sphere of ``radius``
-    (m) discharged at ``c_rate`` (C of that capacity) from rest reaches the cut-off
-    (V; default the parameter set's): the single-particle limit with the parameter set's
-    D_s(x). Finite volumes in r on a grid graded toward the surface (cells ∝ (1 − s)²),
-    fluxes in Kirchhoff form Φ(c) = ∫ D_s dc (exact for a steady 1D flux), BDF in time;
-    the cell voltage U(x_R) + η_c − η_a − (separator ohmic drop), the surface value from
-    the flux condition over the last half cell. Returns (utilisation, times s, volts V).
-    """
-    from scipy.integrate import cumulative_trapezoid
-    from scipy.sparse import diags
+class _Sphere:
+    """A CAM sphere of ``radius`` (m) with the parameter set's D_s(x): finite volumes in r
+    on a grid graded toward the surface (cells ∝ (1 − s)²), fluxes in Kirchhoff form
+    Φ(c) = ∫ D_s dc (exact for a steady 1D flux); the voltage U(x_R) + η_c with the
+    surface value from the flux condition over the last half cell."""
 
-    p = params
-    cmax, x0, D, U, _ = _materials(p)
-    cutoff = p.operation.cutoff_voltage if cutoff is None else cutoff
-    f = FARADAY / (GAS_CONSTANT * p.operation.temperature)
-    xs = np.linspace(-0.5, 1.5, 200001)
-    table = cumulative_trapezoid(D(xs) * cmax, xs, initial=0.0)
+    def __init__(self, params, radius, n):
+        from scipy.integrate import cumulative_trapezoid
 
-    def phi(c):
-        return np.interp(c / cmax, xs, table)
+        p = self.p = params
+        self.cmax, self.x0, D, self.U, _ = _materials(p)
+        self.f = FARADAY / (GAS_CONSTANT * p.operation.temperature)
+        self.xs = np.linspace(-0.5, 1.5, 200001)
+        self.table = cumulative_trapezoid(D(self.xs) * self.cmax, self.xs, initial=0.0)
+        self.radius, self.n = radius, n
+        s = np.linspace(0.0, 1.0, n + 1)
+        self.r_f = radius * (1.0 - (1.0 - s) ** 3)
+        self.r_c = 0.5 * (self.r_f[1:] + self.r_f[:-1])
+        self.vol = (self.r_f[1:] ** 3 - self.r_f[:-1] ** 3) / 3.0
+        self.capacity = self.cmax * (1.0 - self.x0) * 4.0 / 3.0 * np.pi * radius**3  # mol
 
-    capacity = cmax * (1.0 - x0) * 4.0 / 3.0 * np.pi * radius**3  # mol
-    flow = c_rate * capacity / 3600.0  # mol/s into the sphere
-    j = flow / (4.0 * np.pi * radius**2)  # mol/m²/s through its surface
-    cell_current = flow * FARADAY / (4.0 * np.pi * radius**2)  # A/m² (per particle area)
-    s = np.linspace(0.0, 1.0, n + 1)
-    r_f = radius * (1.0 - (1.0 - s) ** 3)
-    r_c = 0.5 * (r_f[1:] + r_f[:-1])
-    vol = (r_f[1:] ** 3 - r_f[:-1] ** 3) / 3.0
+    def phi(self, c):
+        return np.interp(c / self.cmax, self.xs, self.table)
 
-    def rhs(_t, c):
-        flux = np.zeros(n + 1)  # outward, mol/m²/s
-        flux[1:-1] = -np.diff(phi(c)) / np.diff(r_c)
-        flux[-1] = -j
-        return -(r_f[1:] ** 2 * flux[1:] - r_f[:-1] ** 2 * flux[:-1]) / vol
+    def flux(self, c_rate):
+        """mol/m²/s into the sphere at ``c_rate`` (C of its capacity, > 0 discharge)."""
+        return c_rate * self.capacity / 3600.0 / (4.0 * np.pi * self.radius**2)
 
-    def surface(c):
-        return np.interp(phi(c[-1]) + j * (radius - r_c[-1]), table, xs * cmax)
+    def rhs(self, j):
+        r_f, r_c, vol = self.r_f, self.r_c, self.vol
 
-    def voltage(c):
-        cs = surface(c)
+        def rhs(_t, c):
+            flux = np.zeros(self.n + 1)  # outward, mol/m²/s
+            flux[1:-1] = -np.diff(self.phi(c)) / np.diff(r_c)
+            flux[-1] = -j
+            return -(r_f[1:] ** 2 * flux[1:] - r_f[:-1] ** 2 * flux[:-1]) / vol
+
+        return rhs
+
+    def voltage(self, c, j):
+        p, cmax = self.p, self.cmax
+        cs = np.interp(self.phi(c[-1]) + j * (self.radius - self.r_c[-1]), self.table,
+                       self.xs * cmax)
         d, delta = cmax - cs, 1e-3 * cmax
         i0 = p.cam.k_solid * p.solid_electrolyte.li_concentration**0.5 * np.maximum(
             cs, 1e-9 * cmax) ** 0.5 * (0.5 * (d + np.sqrt(d * d + delta * delta))) ** 0.5
-        eta_c = 2.0 / f * np.arcsinh(-cell_current / (2.0 * i0))
-        return U(cs / cmax) + eta_c
+        return self.U(cs / cmax) + 2.0 / self.f * np.arcsinh(-j * FARADAY / (2.0 * i0))
+
+    def integrate(self, c, j, t_span, **kw):
+        from scipy.sparse import diags
+
+        n = self.n
+        return solve_ivp(self.rhs(j), t_span, c, method="BDF", rtol=1e-9, atol=1e-6,
+                         jac_sparsity=diags([1.0, 1.0, 1.0], [-1, 0, 1], shape=(n, n)), **kw)
+
+
+def sphere_utilisation(params, radius, c_rate, cutoff=None, n=300):
+    """Utilisation (of the sphere's capacity from x0 to 1) when a CAM sphere of ``radius``
+    (m) discharged at ``c_rate`` (C of that capacity) from rest reaches the cut-off
+    (V; default the parameter set's): the single-particle limit with the parameter set's
+    D_s(x) (``_Sphere``), BDF in time. Returns (utilisation, times s, volts V)."""
+    sph = _Sphere(params, radius, n)
+    cutoff = params.operation.cutoff_voltage if cutoff is None else cutoff
+    j = sph.flux(c_rate)
 
     def event(_t, c):
-        return voltage(c) - cutoff
+        return sph.voltage(c, j) - cutoff
 
     event.terminal = True
     t_end = 1.5 * 3600.0 / c_rate
-    sol = solve_ivp(rhs, (0.0, t_end), np.full(n, x0 * cmax), method="BDF", rtol=1e-9,
-                    atol=1e-6, events=event, max_step=t_end / 300,
-                    jac_sparsity=diags([1.0, 1.0, 1.0], [-1, 0, 1], shape=(n, n)))
-    t_cut = sol.t_events[0][0]
-    volts = np.array([voltage(sol.y[:, k]) for k in range(sol.t.size)])
-    return t_cut * c_rate / 3600.0, sol.t, volts
+    sol = sph.integrate(np.full(n, sph.x0 * sph.cmax), j, (0.0, t_end), events=event,
+                        max_step=t_end / 300)
+    volts = np.array([sph.voltage(sol.y[:, k], j) for k in range(sol.t.size)])
+    return sol.t_events[0][0] * c_rate / 3600.0, sol.t, volts
+
+
+def sphere_protocol_voltage(params, radius, segments, times, n=300):
+    """Voltage (V) of the sphere of ``sphere_utilisation`` under ``segments`` = [(duration
+    s, C-rate, > 0 discharge, 0 a rest)] run from rest, at ``times`` (s from the start,
+    sorted; a time on a segment's end belongs to that segment)."""
+    sph = _Sphere(params, radius, n)
+    times = np.asarray(times, dtype=float)
+    c, t0, out = np.full(n, sph.x0 * sph.cmax), 0.0, np.full(times.size, np.nan)
+    for duration, c_rate in segments:
+        j, t1 = sph.flux(c_rate), t0 + duration
+        sel = np.flatnonzero((times > t0) & (times <= t1))
+        at, where = np.unique(np.append(times[sel], t1), return_inverse=True)
+        sol = sph.integrate(c, j, (t0, t1), t_eval=at, max_step=duration / 50)
+        for k, m in zip(where[:-1], sel, strict=True):
+            out[m] = sph.voltage(sol.y[:, k], j)
+        c, t0 = sol.y[:, -1], t1
+    return out

@@ -122,7 +122,8 @@ class SkinGeometry:
 
     Attributes:
         core, core_map: the moved copy of the CAM submesh and its entity map to it.
-        area: m², geometric interface area of each dof's vertex (0 off the interface).
+        area: m², the columns' cross-section at the surface (β × the geometric interface
+            area of each dof's vertex; 0 off the interface).
         depth: m, column depth L_k.
         kappa: 1/m, curvature of the column's cross-section A (1 − κ s)².
         faces: relative faces of the graded cells (``graded_faces``).
@@ -314,22 +315,28 @@ def skin_geometry(model, settings: SkinSettings, rounds: int = 16) -> SkinGeomet
                           op=MPI.SUM)
     # a vertex that cannot move still gets a shallow column: the volume balance below
     # takes its volume from the core's loss elsewhere
-    depth = np.where(on, np.maximum(depth, settings.depth / 64.0), 0.0)
-    kappa, faces = _column_shape(V, area, depth, lost, settings, comm)
-    return SkinGeometry(core, core_map, area, depth, kappa, faces, lost)
+    # (also a vertex whose facets' normals cancel: a CAM sheet one cell thick)
+    depth = np.where(area > 0, np.maximum(depth, settings.depth / 64.0), 0.0)
+    kappa, faces, beta = _column_shape(V, area, depth, lost, settings, comm)
+    return SkinGeometry(core, core_map, beta * area, depth, kappa, faces, lost)
 
 
 def _column_shape(V, area, depth, lost, settings, comm):
-    """κ (1/m) per dof such that the columns hold ``lost`` (m³), and the relative faces."""
+    """(κ per dof (1/m), relative faces, β): cross-sections β A (1 − κ s)² that hold
+    ``lost`` (m³) in all. κL follows the volume ratio ρ = lost / Σ A L (a sphere of
+    radius R: κ = 1/R) within ±0.5; β takes the rest (a staircase's area exceeds the
+    surface it stands for: ρ small, β < 1)."""
     n_own = V.dofmap.index_map.size_local
     shell = comm.allreduce(float(np.sum(area[:n_own] * depth[:n_own])), op=MPI.SUM)
     rho = lost / shell if shell > 0 else 1.0
-    # ∫_0^1 (1 − t s)² ds = ρ  ->  t = κ L
+    # ∫_0^1 (1 − t s)² ds = 1 − t + t²/3 = ρ  ->  t = κ L
     t = 1.5 * (1.0 - np.sqrt(max(1.0 - 4.0 * (1.0 - rho) / 3.0, 0.0)))
+    t = float(np.clip(t, -0.5, 0.5))
+    beta = rho / (1.0 - t + t * t / 3.0)
     kappa = np.where(depth > 0, t / np.where(depth > 0, depth, 1.0), 0.0)
     deepest = float(comm.allreduce(depth.max() if depth.size else 0.0, op=MPI.MAX))
     faces = graded_faces(settings.first_cell_nm * 1e-9 / max(deepest, 1e-12), settings.growth)
-    return kappa, faces
+    return kappa, faces, beta
 
 
 # -- the columns --------------------------------------------------------------------------
