@@ -197,12 +197,11 @@ def _harmonic_extension(V, move: np.ndarray, fixed: np.ndarray, scale: float) ->
 
     u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
     a = (ufl.inner(ufl.grad(u), ufl.grad(v)) + u * v / scale**2) * ufl.dx
-    n_own = V.dofmap.index_map.size_local
     out = np.zeros((move.shape[0], 3))
-    for d in range(3):
+    for d in range(3):  # ``fixed`` and ``move`` agree on every rank that holds a dof
         g = fem.Function(V)
         g.x.array[:] = move[:, d]
-        bc = fem.dirichletbc(g, np.flatnonzero(fixed[:n_own, d]).astype(np.int32))
+        bc = fem.dirichletbc(g, np.flatnonzero(fixed[:, d]).astype(np.int32))
         zero = fem.Constant(V.mesh, 0.0)
         problem = LinearProblem(a, zero * v * ufl.dx, bcs=[bc],
                                 petsc_options_prefix=f"fem_assb_skin_{d}_",
