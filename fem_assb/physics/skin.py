@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fem_assb._dolfinx import MPI, dolfinx, fem
+from fem_assb._dolfinx import MPI, PETSc, dolfinx, fem
 from fem_assb.constants import FARADAY
 from fem_assb.errors import ConfigError
 from fem_assb.physics.interface import NodalInterface
@@ -187,31 +187,55 @@ def _box_faces(model, X: np.ndarray) -> np.ndarray:
     return (np.abs(X) < tol) | (np.abs(X - lengths) < tol)
 
 
-def _harmonic_extension(V, move: np.ndarray, fixed: np.ndarray, scale: float) -> np.ndarray:
+class _Extension:
     """Displacement (n, 3) of the CAM dofs: ``move`` where ``fixed[:, d]``, elsewhere
     the solution of −Δu + u/scale² = 0: it decays over ~``scale`` from the interface, so
     the move stays local (a thin CAM neck limits only its own vertices' depth) and a CAM
-    cluster without fixed dofs stays at rest."""
-    import ufl
-    from dolfinx.fem.petsc import LinearProblem
+    cluster without fixed dofs stays at rest. The three operators and their CG/GAMG
+    solvers are set up once; each call assembles right-hand sides only."""
 
-    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
-    a = (ufl.inner(ufl.grad(u), ufl.grad(v)) + u * v / scale**2) * ufl.dx
-    out = np.zeros((move.shape[0], 3))
-    for d in range(3):  # ``fixed`` and ``move`` agree on every rank that holds a dof
-        g = fem.Function(V)
-        g.x.array[:] = move[:, d]
-        bc = fem.dirichletbc(g, np.flatnonzero(fixed[:, d]).astype(np.int32))
-        zero = fem.Constant(V.mesh, 0.0)
-        problem = LinearProblem(a, zero * v * ufl.dx, bcs=[bc],
-                                petsc_options_prefix=f"fem_assb_skin_{d}_",
-                                petsc_options={"ksp_type": "cg", "pc_type": "gamg",
-                                               "ksp_rtol": 1e-12, "ksp_atol": 1e-30})
-        sol = problem.solve()
-        sol.x.scatter_forward()
-        out[:, d] = sol.x.array
-        problem.solver.destroy()
-    return out
+    def __init__(self, V, fixed: np.ndarray, scale: float):
+        import ufl
+        from dolfinx.fem import petsc
+
+        u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+        self.a = fem.form((ufl.inner(ufl.grad(u), ufl.grad(v)) + u * v / scale**2) * ufl.dx)
+        self.L = fem.form(fem.Constant(V.mesh, 0.0) * v * ufl.dx)
+        self.g = [fem.Function(V) for _ in range(3)]
+        # ``fixed`` agrees on every rank that holds a dof: its ghosts included
+        self.bcs = [fem.dirichletbc(g, np.flatnonzero(fixed[:, d]).astype(np.int32))
+                    for d, g in enumerate(self.g)]
+        self.ksp, self.mats = [], []
+        for bc in self.bcs:
+            A = petsc.assemble_matrix(self.a, bcs=[bc])
+            A.assemble()
+            ksp = PETSc.KSP().create(V.mesh.comm)
+            ksp.setOperators(A)
+            ksp.setType("cg")
+            ksp.getPC().setType("gamg")
+            ksp.setTolerances(rtol=1e-11, atol=1e-30)
+            self.ksp.append(ksp)
+            self.mats.append(A)
+        self.V, self.petsc = V, petsc
+
+    def __call__(self, move: np.ndarray) -> np.ndarray:
+        petsc, out = self.petsc, np.zeros((move.shape[0], 3))
+        x = fem.Function(self.V)
+        for d in range(3):
+            self.g[d].x.array[:] = move[:, d]
+            b = petsc.assemble_vector(self.L)
+            petsc.apply_lifting(b, [self.a], bcs=[[self.bcs[d]]])
+            b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+            petsc.set_bc(b, [self.bcs[d]])
+            self.ksp[d].solve(b, x.x.petsc_vec)
+            x.x.scatter_forward()
+            out[:, d] = x.x.array
+            b.destroy()
+        return out
+
+    def destroy(self) -> None:
+        for obj in self.ksp + self.mats:
+            obj.destroy()
 
 
 def _volumes(x: np.ndarray, cells: np.ndarray) -> np.ndarray:
@@ -271,14 +295,16 @@ def _core_move(V, depth, unit, fixed, limit, cells, settings, rounds):
     solid_cell = np.abs(vol0) > 0.05 * _regular_volume(x0, cdm)
     dofs = V.dofmap.list[:cdm.shape[0]]
     depth = limit(depth, SLOPE)
+    extension = _Extension(V, fixed, settings.depth)
     for k in range(rounds):
-        disp = _harmonic_extension(V, -depth[:, None] * unit, fixed, settings.depth)
+        disp = extension(-depth[:, None] * unit)
         bad_cells = (_volumes(x0 + disp[core_dofs], cdm) / vol0 < 0.1) & solid_cell
         bad = np.zeros(depth.size)
         for j in range(4):
             bad += np.bincount(dofs[bad_cells, j], minlength=depth.size)
         bad = (_totals(V, bad) > 0) & (depth > 0)
         if not comm.allreduce(int(np.any(bad)), op=MPI.MAX):
+            extension.destroy()
             return disp, depth
         depth = limit(np.where(bad, (0.5 if k < 3 else 0.2) * depth, depth), SLOPE)
     n_bad = comm.allreduce(int(np.count_nonzero(bad_cells)), op=MPI.SUM)
