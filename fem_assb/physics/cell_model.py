@@ -37,7 +37,12 @@ from fem_assb.physics.contract import Inventory
 from fem_assb.physics.domains import ANODE, COLLECTOR, CellDomains
 from fem_assb.physics.interface import NodalInterface
 from fem_assb.physics.nodal import NodalTerm, VoltageHold
-from fem_assb.physics.skin import SkinInterface, SkinSettings, skin_geometry
+from fem_assb.physics.skin import (
+    SkinInterface,
+    SkinSettings,
+    interface_vertices,
+    skin_geometry,
+)
 from fem_assb.protocol.events import StopReason, ThresholdEvent
 from fem_assb.structure.phases import CAM
 
@@ -385,9 +390,7 @@ class CellModel:
             cols = self.interface.columns
             return cols.first, cols.u[:, 0]
         if not hasattr(self, "_surface_thickness"):
-            from fem_assb.physics.skin import _interface_vertices
-
-            area = _interface_vertices(self)[0]
+            area = interface_vertices(self)[0]
             lumped = ufl.Measure("dx", domain=self.doms.mesh, subdomain_data=self.doms.vm.cell_tags,
                                  metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
             vol = fem.assemble_vector(fem.form(ufl.TestFunction(self.Vc) * lumped(CAM),

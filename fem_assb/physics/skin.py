@@ -148,7 +148,7 @@ def _totals(V, local: np.ndarray) -> np.ndarray:
     return vec.array.copy()
 
 
-def _interface_vertices(model):
+def interface_vertices(model):
     """(area (m²), area-weighted outward normal) per local CAM dof, summed over ranks,
     and the interface's edges (local dof pairs)."""
     doms, V = model.doms, model.Vc
@@ -316,7 +316,7 @@ def _core_move(V, depth, unit, fixed, limit, cells, settings, rounds):
 def skin_geometry(model, settings: SkinSettings, rounds: int = 16) -> SkinGeometry:
     """Move the CAM core inward under the interface and size the columns (collective)."""
     V, cam, comm = model.Vc, model.doms.cam, model.comm
-    area, normal, edges = _interface_vertices(model)
+    area, normal, edges = interface_vertices(model)
     X = V.tabulate_dof_coordinates()
     faces_ = _box_faces(model, X)
     norm = np.linalg.norm(normal, axis=1)
