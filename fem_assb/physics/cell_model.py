@@ -409,8 +409,10 @@ class CellModel:
             local = max(local, self.interface.maximum())
         return self.doms.mesh.comm.allreduce(float(local), op=MPI.MAX)
 
-    def error_field(self) -> tuple[str, float]:
-        return "c", self.params.cam.c_max
+    def error_entries(self) -> tuple[list[int], float]:
+        c = self.fields.index("c")
+        skin = [] if self.skin is None else [len(self.unknowns)]  # the columns' entry
+        return [c, *skin], self.params.cam.c_max
 
     def stop_events(self, control) -> list:
         """CAM saturated on discharge (c_s beyond (1 + overfill) c_max anywhere: one

@@ -70,9 +70,10 @@ class CellModel(Discretised, Protocol):
         """The model's run-wide stops (``fem_assb.protocol.events.ThresholdEvent``) for
         the step-control settings ``control``."""
 
-    def error_field(self) -> tuple[str, float]:
-        """(name, scale): the unknown whose distance from the predictor, over its scale,
-        measures a step's local error (the CAM concentration and c_max)."""
+    def error_entries(self) -> tuple[list[int], float]:
+        """(indices into ``state()``, scale): the entries whose distance from the
+        predictor, over the scale, measures a step's local error (the CAM concentration,
+        the resolved skin's columns included, and c_max)."""
 
     def begin_step(self, dt: float) -> None: ...
 

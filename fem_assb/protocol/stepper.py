@@ -80,8 +80,11 @@ class Stepper:
         self.model, self.newton, self.s, self.run = model, newton, control, run
         self.i_ref, self.events, self.rank0 = i_ref, events, rank0
         self.history: list = []  # up to two earlier accepted states (the predictor's)
-        self.field, self.field_scale = model.error_field()
-        self.field_index = model.fields.index(self.field)
+        self.error_entries, self.field_scale = model.error_entries()
+
+    def _error_values(self, state: list) -> np.ndarray:
+        """The values of ``state`` whose local error is measured, as one array."""
+        return np.concatenate([np.ravel(state[k]) for k in self.error_entries])
 
     def reset_history(self) -> None:
         """A new protocol step starts from a jump: no extrapolation across it."""
@@ -133,10 +136,10 @@ class Stepper:
         predicted = None
         if self.history and self.s.predictor:
             ratio = dt / (t - self.run.history_times[-1])
-            f_now = model.unknowns[self.field_index].x.array.copy()
+            f_now = self._error_values(saved)
             out = st.currents if plan.held else st.volts
             predicted = (out[-1] + ratio * (out[-1] - out[-2]),
-                         f_now + ratio * (f_now - self.history[-1][self.field_index]))
+                         f_now + ratio * (f_now - self._error_values(self.history[-1])))
             model.predict(self.history, [*self.run.history_times, t], t + dt)
         # the first time step of a protocol step starts from a jump: Newton gets more room
         try:
@@ -213,7 +216,7 @@ class Stepper:
         if trial.predicted is None:
             return None
         s, new = self.s, trial.new
-        df = self.model.unknowns[self.field_index].x.array - trial.predicted[1]
+        df = self._error_values(self.model.state()) - trial.predicted[1]
         df_max = self.model.comm.allreduce(float(np.abs(df).max()) if df.size else 0.0,
                                            op=MPI.MAX)
         if plan.held:  # the output is the current: its error in V-equivalents
