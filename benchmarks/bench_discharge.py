@@ -59,9 +59,9 @@ def main():
                     choices=["direct", "iterative"])
     ap.add_argument("--current-density", type=float, default=8.0)
     ap.add_argument("--electrolyte", default="solid", choices=["solid", "liquid"])
-    ap.add_argument("--interface", default="voxel", choices=["voxel", "smooth"])
-    ap.add_argument("--skin", action="store_true", help="resolve the CAM skin "
-                    "(resolution.skin = true)")
+    ap.add_argument("--voxel-code", action="store_true",
+                    help="staircase interfaces and plain elements (default: smoothed "
+                         "interfaces and the resolved CAM skin)")
     ap.add_argument("--output", default=None,
                     help="directory for each case's voltage.csv, summary.json, checkpoints")
     ap.add_argument("--checkpoint-minutes", type=float, default=None)
@@ -71,8 +71,7 @@ def main():
                          "repeatable, recorded with the result")
     args = ap.parse_args()
     petsc = parse_petsc_options(args.petsc_option)
-    params = default_parameters().updated({"solver": {"petsc_options": petsc},
-                                           "resolution": {"skin": args.skin}})
+    params = default_parameters().updated({"solver": {"petsc_options": petsc}})
     comm = MPI.COMM_WORLD
     PETSc.Log.begin()
     sizes = [0] if args.default_structure else args.voxels
@@ -85,7 +84,7 @@ def main():
             out = None if args.output is None else \
                 f"{args.output}/{args.electrolyte}_{s.labels.size}_{solver}_{comm.size}"
             r = discharge(s, args.current_density, electrolyte=args.electrolyte,
-                          params=params, separator_um=sep, interface=args.interface, comm=comm,
+                          params=params, separator_um=sep, voxel_code=args.voxel_code, comm=comm,
                           progress=False, linear=solver,
                           output=out, checkpoint_minutes=args.checkpoint_minutes,
                           resume=args.resume)
@@ -96,7 +95,7 @@ def main():
             cell_voxels = int(np.count_nonzero(s.labels)) + n_sep * s.shape[1] * s.shape[2]
             newton = max(r.newton_iterations, 1)
             rec = {"voxels": cell_voxels, "ranks": comm.size, "solver": solver,
-                   "petsc_options": petsc, "interface": args.interface, "skin": args.skin,
+                   "petsc_options": petsc, "voxel_code": args.voxel_code,
                    "surface_resolution": r.surface_resolution,
                    "electrolyte": args.electrolyte, "total_s": round(total, 1),
                    "solve_s": round(r.wall_time_s, 1), "steps": r.time_steps,

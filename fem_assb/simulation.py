@@ -83,9 +83,14 @@ class Simulation:
         Separator thickness in µm (default: the parameter set's).
     refine : int
         Subdivide each voxel into refine³ voxels.
-    interface : str
-        'voxel' (staircase interfaces) or 'smooth' (interface vertices moved onto smooth
-        surfaces; the theoretical capacity is then that of the meshed CAM volume).
+    interface : str, optional
+        'smooth' (the default: interface vertices moved onto smooth surfaces; the
+        theoretical capacity is then that of the meshed CAM volume) or 'voxel'
+        (staircase interfaces).
+    voxel_code : bool
+        The voxel codes' discretisation (the study's): staircase interfaces and plain
+        1 µm elements (``resolution.skin`` off), for like-with-like comparisons. The
+        default is the continuum answer: smoothed interfaces and the resolved CAM skin.
     comm : MPI communicator
         All its ranks take part.
     progress : bool
@@ -100,10 +105,12 @@ class Simulation:
 
     def __init__(self, structure: VoxelStructure, electrolyte: str | Chemistry = "solid",
                  parameters: Parameters | None = None, separator_um: float | None = None,
-                 refine: int = 1, interface: str = "voxel", comm: MPI.Comm = MPI.COMM_WORLD,
-                 progress: bool = True):
+                 refine: int = 1, interface: str | None = None,
+                 comm: MPI.Comm = MPI.COMM_WORLD, progress: bool = True,
+                 voxel_code: bool = False):
         chem = self.chemistry = chemistry(electrolyte)
-        p = parameters or default_parameters()
+        p, interface = discretisation(parameters or default_parameters(), interface,
+                                      voxel_code)
         chem.check(p)
         if separator_um is not None:
             p = p.updated({"separator": {"thickness_um": separator_um}},
@@ -148,13 +155,17 @@ class Simulation:
     @classmethod
     def from_mesh(cls, mesh: ImportedMesh | str | Path, electrolyte: str | Chemistry = "solid",
                   parameters: Parameters | None = None, comm: MPI.Comm = MPI.COMM_WORLD,
-                  unit: str = "m", progress: bool = True) -> Simulation:
+                  unit: str = "m", progress: bool = True,
+                  voxel_code: bool = False) -> Simulation:
         """A cell meshed elsewhere: a tetrahedral mesh with phase tags (a file, read by
         ``fem_assb.mesh.read_mesh`` in ``unit``, or an ``ImportedMesh``), separator
         included if the cell has one; the same cell models run on it. The theoretical
-        capacity and the areal mass come from the meshed phase volumes."""
+        capacity and the areal mass come from the meshed phase volumes. ``voxel_code``:
+        plain elements (``resolution.skin`` off)."""
         chem = chemistry(electrolyte)
         p = parameters or default_parameters()
+        if voxel_code:
+            p = p.updated({"resolution": {"skin": False}}, "voxel code")
         chem.check(p)
         vm = mesh if isinstance(mesh, ImportedMesh) else read_mesh(mesh, comm, unit)
         self = cls.__new__(cls)
@@ -298,26 +309,43 @@ class Simulation:
         return prof
 
 
+def discretisation(params: Parameters, interface: str | None,
+                   voxel_code: bool) -> tuple[Parameters, str]:
+    """The parameters and interface of a voxel-structure run: by default smoothed
+    interfaces and the resolved CAM skin (the continuum answer); with ``voxel_code``
+    the staircase and plain elements (``resolution.skin`` off), as voxel codes."""
+    if not voxel_code:
+        return params, "smooth" if interface is None else interface
+    if interface not in (None, "voxel"):
+        raise ConfigError(f"voxel_code means staircase interfaces: interface='{interface}' "
+                          "contradicts it")
+    return params.updated({"resolution": {"skin": False}}, "voxel code"), "voxel"
+
+
 def simulation(cathode, electrolyte: str | Chemistry = "solid",
                params: Parameters | None = None, separator_um: float | None = None,
-               refine: int = 1, interface: str = "voxel", comm: MPI.Comm = MPI.COMM_WORLD,
-               progress: bool = True) -> Simulation:
+               refine: int = 1, interface: str | None = None,
+               comm: MPI.Comm = MPI.COMM_WORLD, progress: bool = True,
+               voxel_code: bool = False) -> Simulation:
     """A ``Simulation`` of a voxel structure, or of an imported mesh (``ImportedMesh``:
     used as it is, with no separator, refinement or interface option)."""
     if isinstance(cathode, ImportedMesh):
-        if separator_um is not None or refine != 1 or interface != "voxel":
+        if separator_um is not None or refine != 1 or interface is not None:
             raise ConfigError("an imported mesh is used as it is: no separator, "
                               "refinement or interface option applies to it")
-        return Simulation.from_mesh(cathode, electrolyte, params, comm, progress=progress)
+        return Simulation.from_mesh(cathode, electrolyte, params, comm, progress=progress,
+                                    voxel_code=voxel_code)
     return Simulation(cathode, electrolyte, params, separator_um=separator_um, refine=refine,
-                      interface=interface, comm=comm, progress=progress)
+                      interface=interface, comm=comm, progress=progress,
+                      voxel_code=voxel_code)
 
 
 def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
               electrolyte: str | Chemistry = "solid", params: Parameters | None = None,
               cutoff_V: float | None = None, max_time_s: float | None = None,
-              separator_um: float | None = None, refine: int = 1, interface: str = "voxel",
-              comm: MPI.Comm = MPI.COMM_WORLD, options: RunOptions | None = None,
+              separator_um: float | None = None, refine: int = 1,
+              interface: str | None = None, comm: MPI.Comm = MPI.COMM_WORLD,
+              options: RunOptions | None = None, voxel_code: bool = False,
               **option_fields) -> Solution:
     """Galvanostatic discharge of a cathode structure in a virtual cell.
 
@@ -327,7 +355,7 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
         The cathode (x from separator to collector).
     current_density_mA_cm2 : float
         Applied current density (mA/cm², > 0).
-    electrolyte, params, separator_um, refine, interface, comm
+    electrolyte, params, separator_um, refine, interface, comm, voxel_code
         As ``Simulation``'s.
     cutoff_V : float, optional
         Cut-off voltage (default: ``params.operation.cutoff_voltage``).
@@ -350,22 +378,23 @@ def discharge(cathode: VoxelStructure, current_density_mA_cm2: float,
         p = p.updated({"operation": {"cutoff_voltage": cutoff_V}}, "cut-off voltage (V)")
     opts = run_options(options, option_fields)
     sim = simulation(cathode, electrolyte, p, separator_um, refine, interface, comm,
-                     opts.progress)
+                     opts.progress, voxel_code)
     return sim.discharge(current_density_mA_cm2, None, max_time_s, opts)
 
 
 def run(cathode: VoxelStructure, experiment: Experiment | list,
         electrolyte: str | Chemistry = "solid",
         params: Parameters | None = None, separator_um: float | None = None,
-        refine: int = 1, interface: str = "voxel", comm: MPI.Comm = MPI.COMM_WORLD,
-        options: RunOptions | None = None, **option_fields) -> Solution:
+        refine: int = 1, interface: str | None = None, comm: MPI.Comm = MPI.COMM_WORLD,
+        options: RunOptions | None = None, voxel_code: bool = False,
+        **option_fields) -> Solution:
     """Run a protocol on a cathode structure in a virtual cell (the CLI's ``run``).
 
     Parameters
     ----------
     experiment : Experiment, or what makes one
         The protocol steps.
-    electrolyte, params, separator_um, refine, interface, comm, options
+    electrolyte, params, separator_um, refine, interface, comm, options, voxel_code
         As ``discharge``'s.
 
     Returns
@@ -374,5 +403,5 @@ def run(cathode: VoxelStructure, experiment: Experiment | list,
     """
     opts = run_options(options, option_fields)
     sim = simulation(cathode, electrolyte, params, separator_um, refine, interface, comm,
-                     opts.progress)
+                     opts.progress, voxel_code)
     return sim.run(experiment, opts)

@@ -157,7 +157,7 @@ def test_set_overrides_a_parameter_as_a_file_would(assb_file, tmp_path):
     voltage), and it wins over the file."""
     def summary(*extra):
         r = _run(["discharge", str(assb_file), "--electrolyte", "solid", "--current-density",
-                  "8", "--cutoff", "3.9", "--json", *extra])
+                  "1", "--cutoff", "3.9", "--json", *extra])
         assert r.exit_code == 0, r.output
         return json.loads(r.stdout)
 
@@ -376,7 +376,7 @@ def test_progress_lines_when_not_a_terminal(assb_file):
     """Without a terminal (batch jobs, pipes) a discharge reports plain progress lines
     with time, voltage, capacity and the time left."""
     r = subprocess.run([sys.executable, "-m", "fem_assb.cli", "discharge", str(assb_file),
-                        "--electrolyte", "solid", "--current-density", "8"],
+                        "--electrolyte", "solid", "--current-density", "2"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if "% of theoretical" in ln]

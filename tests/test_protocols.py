@@ -215,13 +215,16 @@ def test_rest_of_a_particle_relaxes_as_1d_spherical_diffusion():
     voxels) at the collector corner, the box's symmetry planes no-flux, discharged at 1C
     for 10 minutes, then at rest: its voltage relaxes as the surface OCV of a 1D sphere
     of the same volume taking the same lithium (the voxel surface's extra area matters
-    for the kinetics only, which a rest does not have) — within 2 mV."""
+    for the kinetics only, which a rest does not have) — within 2 mV. On the voxel codes'
+    discretisation: with the resolved skin on the staircase the rest is within 7.1 mV
+    (its columns carry no lithium along the surface, where the staircase's corners
+    need it; on smooth surfaces the skin relaxes as the sphere: tests/test_skin.py)."""
     n, radius = 10, 7.0
     i, j, k = np.meshgrid(*[np.arange(n) + 0.5] * 3, indexing="ij")
     labels = np.where(np.sqrt((n - i) ** 2 + j**2 + k**2) < radius, CAM, 2).astype(np.uint8)
     p = default_parameters().updated(FAST)
     sim = fem_assb.Simulation(VoxelStructure(labels, 1e-6), "solid", p, separator_um=2.0,
-                              comm=MPI.COMM_SELF, progress=False)
+                              voxel_code=True, comm=MPI.COMM_SELF, progress=False)
     sol = sim.run(["Discharge at 1C for 10 minutes", "Rest for 1 hour"], control=CTL,
                   progress=False)
     r = _rows(sol, 1)
@@ -300,7 +303,7 @@ def test_cli_run_json_and_bad_steps(tmp_path, small_assb):
     save_structure(to_solid_electrolyte(small_assb), f)
     cmd = [sys.executable, "-m", "fem_assb.cli", "run", str(f), "--electrolyte", "solid",
            "--separator-um", "3", "-o", str(tmp_path / "out"), "--json",
-           "--experiment", "Discharge at 4 mA/cm2 for 5 minutes",
+           "--experiment", "Discharge at 1 mA/cm2 for 5 minutes",
            "--experiment", "Rest for 5 minutes"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
     assert r.returncode == 0, r.stderr
@@ -309,7 +312,7 @@ def test_cli_run_json_and_bad_steps(tmp_path, small_assb):
     for key in ("kind", "capacity_mAh_cm2", "energy_mWh_cm2", "start_voltage_V",
                 "end_voltage_V", "duration_s", "stop_reason"):
         assert key in d["steps"][0]
-    assert d["steps"][0]["capacity_mAh_cm2"] == pytest.approx(4.0 * 300 / 3600, rel=1e-9)
+    assert d["steps"][0]["capacity_mAh_cm2"] == pytest.approx(1.0 * 300 / 3600, rel=1e-9)
     assert d["complete"] and d["lithium_balance_error"] < 1e-8
     head = (tmp_path / "out" / "voltage.csv").read_text().splitlines()[0].split(",")
     assert head[-2:] == ["step", "current_mA_cm2"]
@@ -327,12 +330,13 @@ def test_cli_run_json_and_bad_steps(tmp_path, small_assb):
 def test_protocol_serial_equals_parallel(small_assb):
     from fem_assb.structure import to_solid_electrolyte
 
-    exp = ["Discharge at 4 mA/cm2 for 5 minutes", "Rest for 5 minutes",
-           "Charge at 2 mA/cm2 for 3 minutes", "Hold at 4.15 V until 0.5 mA/cm2"]
+    exp = ["Discharge at 1 mA/cm2 for 5 minutes", "Rest for 5 minutes",
+           "Charge at 0.5 mA/cm2 for 3 minutes", "Hold at 4.15 V until 0.1 mA/cm2"]
     s = to_solid_electrolyte(small_assb)
+    p = fem_assb.default_parameters().updated({"solver": {"newton_atol": 1e-11}})
     res = []
     for comm in (MPI.COMM_WORLD, MPI.COMM_SELF):
-        sim = fem_assb.Simulation(s, "solid", separator_um=3.0, comm=comm, progress=False)
+        sim = fem_assb.Simulation(s, "solid", p, separator_um=3.0, comm=comm, progress=False)
         res.append(sim.run(exp, control=StepControl(max_fraction=0.05), progress=False))
     par, ser = res
     assert par.time_steps == ser.time_steps and par.complete
@@ -340,7 +344,7 @@ def test_protocol_serial_equals_parallel(small_assb):
         assert a.stop_reason == b.stop_reason
         for key in ("capacity_mAh_cm2", "end_voltage_V", "duration_s", "energy_mWh_cm2"):
             assert getattr(a, key) == pytest.approx(getattr(b, key), rel=1e-7, abs=1e-10), key
-    assert par.lithium_balance_error < 1e-8
+    assert par.lithium_balance_error < 1e-10
 
 
 def test_protocol_resumes_from_its_checkpoint(tmp_path):

@@ -424,7 +424,7 @@ def test_study_runs_a_protocol_per_case(tmp_path):
     """A study's ``experiment``: every case runs the protocol at its current ('{current}'),
     and its row holds the whole run's numbers; a bad step is named when loading."""
     cfg = _tiny("perforated", radii_um=[0], electrolytes=["solid"], conductivity=False,
-                current_densities_mA_cm2=[2, 4], render=False,
+                current_densities_mA_cm2=[0.5, 1], render=False,
                 experiment=["Discharge at {current} mA/cm2 for 2 minutes", "Rest for 1 minute"])
     run_study(cfg, tmp_path, comm=MPI.COMM_SELF, progress=False)
     rows = read_table(tmp_path / "results.csv")

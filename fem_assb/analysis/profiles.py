@@ -7,13 +7,15 @@ import numpy as np
 
 from fem_assb._dolfinx import MPI
 from fem_assb.physics import CellModel, LiquidCellModel
+from fem_assb.structure.phases import CAM
 
 
-def _plane_means(model: CellModel, func, submesh_index: int, weight_of_label: dict):
-    """Weighted mean of a P1 function per x-plane of the mesh (voxel planes; slices of
-    the mean cell size for imported meshes) from its cell means at the centroids,
-    weighted by the parent cell's label. Returns (x in µm from the separator|cathode
-    face, values, number of separator planes)."""
+def _plane_sums(model: CellModel, func, submesh_index: int, weight_of_label: dict,
+                cell_volumes: bool = False):
+    """Sums per x-plane of the mesh (voxel planes; slices of the mean cell size for
+    imported meshes) of a P1 function's cell means at the centroids and of the weights,
+    each cell weighted by its parent cell's label (and its volume if ``cell_volumes``).
+    Returns (x in µm from the separator|cathode face, sums, weights, separator planes)."""
     from fem_assb._dolfinx import fem
 
     vm = model.doms.vm
@@ -26,11 +28,16 @@ def _plane_means(model: CellModel, func, submesh_index: int, weight_of_label: di
     n_owned = submesh.topology.index_map(3).size_local
     parent = model.doms.entity_maps[submesh_index].sub_topology_to_topology(
         np.arange(n_owned, dtype=np.int32), False)
-    vals = cbar.x.array[Q.dofmap.list[:n_owned, 0]]
+    cells = Q.dofmap.list[:n_owned, 0]
+    vals = cbar.x.array[cells]
     w = np.zeros(256)
     for label, weight in weight_of_label.items():
         w[label] = weight
     wc = w[vm.cell_tags.values[parent]]
+    if cell_volumes:
+        import ufl
+
+        wc = wc * fem.assemble_vector(fem.form(ufl.TestFunction(Q) * ufl.dx)).array[cells]
     planes = vm.cell_planes(parent)
     nx = vm.num_planes
     s = np.bincount(planes, weights=wc * vals, minlength=nx)
@@ -39,10 +46,37 @@ def _plane_means(model: CellModel, func, submesh_index: int, weight_of_label: di
     s, n = comm.allreduce(s, op=MPI.SUM), comm.allreduce(n, op=MPI.SUM)
     width = vm.plane_width
     n_sep = int(round(vm.separator_thickness / width))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = s / n
     xs = ((np.arange(nx) + 0.5) * width - vm.separator_thickness) * 1e6
-    return xs, mean, n_sep
+    return xs, s, n, n_sep
+
+
+def _plane_means(model: CellModel, func, submesh_index: int, weight_of_label: dict):
+    """Weighted mean of a P1 function per x-plane (``_plane_sums``, cells counted
+    alike). Returns (x in µm, values, number of separator planes)."""
+    xs, s, n, n_sep = _plane_sums(model, func, submesh_index, weight_of_label)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return xs, s / n, n_sep
+
+
+def _skin_plane_lithiation(model: CellModel, lithium: np.ndarray):
+    """Lithiation c_s/c_max per x-plane with a resolved skin: each vertex's lithium
+    (core and column, ``vertex_lithium``) over its lumped share of the true CAM volume,
+    volume-weighted per plane, so that the planes' lithium adds up to the CAM's."""
+    import ufl
+
+    from fem_assb._dolfinx import dolfinx, fem
+
+    V = model.c.function_space
+    mass = fem.assemble_vector(fem.form(ufl.TestFunction(V) * ufl.dx(domain=V.mesh)))
+    mass.scatter_reverse(dolfinx.la.InsertMode.add)
+    mass.scatter_forward()
+    f = fem.Function(V)
+    np.divide(lithium, mass.array * model.params.cam.c_max, out=f.x.array,
+              where=mass.array > 0)
+    f.x.scatter_forward()
+    xs, s, n, n_sep = _plane_sums(model, f, 0, {CAM: 1.0}, cell_volumes=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return xs, s / n, n_sep
 
 
 def _listed(values) -> list:
@@ -61,11 +95,14 @@ def electrolyte_profile(model: LiquidCellModel):
 def utilisation_profile(model: CellModel):
     """Mean CAM lithiation along x (per voxel plane of the cathode), as
     (x in µm from the separator, (x − x0)/(1 − x0)) — 0 at rest, 1 when fully lithiated."""
-    from fem_assb.structure.phases import CAM
-
     p = model.params
-    xs, mean, n_sep = _plane_means(model, model.c, 0, {CAM: 1.0})
+    lithium = model.vertex_lithium()
+    if lithium is None:
+        xs, mean, n_sep = _plane_means(model, model.c, 0, {CAM: 1.0})
+        lithiation = mean / p.cam.c_max
+    else:
+        xs, lithiation, n_sep = _skin_plane_lithiation(model, lithium)
     x0 = p.operation.initial_stoichiometry
-    util = (mean / p.cam.c_max - x0) / (1 - x0)
+    util = (lithiation - x0) / (1 - x0)
     keep = np.arange(xs.size) >= n_sep
     return xs[keep].tolist(), _listed(util[keep])

@@ -27,6 +27,17 @@ interface = click.option(
     "--interface", type=click.Choice(["voxel", "smooth"]), default="voxel", show_default=True,
     help="phase boundaries of the mesh: the voxel staircase, or vertices moved onto smooth "
          "surfaces (about 2/3 of the staircase's area, as the shapes the voxels stand for)")
+# runs: the continuum answer by default, or the voxel codes' discretisation
+run_interface = click.option(
+    "--interface", type=click.Choice(["voxel", "smooth"]), default=None,
+    help="phase boundaries of the mesh: vertices moved onto smooth surfaces (about 2/3 of "
+         "the staircase's area, as the shapes the voxels stand for), or the voxel "
+         "staircase  [default: smooth; voxel with --voxel-code]")
+voxel_code = click.option(
+    "--voxel-code", is_flag=True,
+    help="the voxel codes' discretisation (the study's): staircase interfaces and plain "
+         "elements without the resolved CAM skin, for like-with-like comparisons; the "
+         "default is the continuum answer (smoothed interfaces, resolved skin)")
 json_flag = click.option("--json", "as_json", is_flag=True,
                          help="print one JSON object on stdout (progress stays on stderr)")
 
@@ -47,7 +58,7 @@ cell_options = group(
                  help="LIB: constant t+ instead of the concentration-dependent fit"),
     click.option("--separator-um", type=float, default=None, help="separator thickness in µm"),
     click.option("--refine", type=click.IntRange(min=1), default=1, show_default=True),
-    interface, voxel_size, mesh_unit)
+    run_interface, voxel_code, voxel_size, mesh_unit)
 
 # how a run is carried out: ``RunOptions`` (discharge and run)
 run_options = group(

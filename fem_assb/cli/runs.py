@@ -84,9 +84,14 @@ def _simulation(file, kw: dict):
     """The ``Simulation`` of the cell options (a voxel structure or an imported mesh)."""
     from fem_assb.simulation import simulation
 
+    if kw["voxel_code"] and (kw["interface"] or any(
+            a.split("=")[0].strip() == "resolution.skin" for a in kw["assignments"])):
+        raise click.UsageError("--voxel-code sets the interface and resolution.skin itself: "
+                               "drop --interface / --set resolution.skin")
     return simulation(options.load_cell(file, kw["voxel_size"], kw["mesh_unit"]),
                       kw["electrolyte"], options.parameters(kw), kw["separator_um"],
-                      kw["refine"], kw["interface"], progress=not kw["quiet"])
+                      kw["refine"], kw["interface"], progress=not kw["quiet"],
+                      voxel_code=kw["voxel_code"])
 
 
 def finish(sol, output, what: str, quiet: bool) -> None:

@@ -157,7 +157,7 @@ class Solver(_Strict):
 class Resolution(_Strict):
     """How finely c_s is resolved under the CAM surface (``fem_assb.physics.skin``)."""
 
-    skin: bool = False  # graded 1D columns under every interface vertex, condensed
+    skin: bool = True  # graded 1D columns under every interface vertex, condensed
     depth_um: float = Field(1.0, gt=0)  # column depth, µm (less where the mesh cannot give it)
     first_cell_nm: float = Field(3.0, gt=0)  # thickness of the outermost cell, nm
     growth: float = Field(1.3, gt=1, le=2)  # growth of the cells' thickness inward

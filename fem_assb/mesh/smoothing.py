@@ -158,7 +158,9 @@ def refine_smooth(labels: np.ndarray, factor: int, sigma: float = SIGMA) -> np.n
 def _project(psi: np.ndarray, verts: np.ndarray, max_shift: float) -> np.ndarray:
     """Displacement (voxels) of vertices ``verts`` (n, 3; block grid indices) onto the
     zero level set of ``psi`` (sampled at the block's voxel centres)."""
-    grad = np.gradient(psi)
+    # (an axis one voxel thick has no gradient along it: its vertices lie on box faces)
+    grad = [np.gradient(psi, axis=a) if psi.shape[a] > 1 else np.zeros_like(psi)
+            for a in range(3)]
     x0 = verts.astype(np.float64)
     x = x0.copy()
     for _ in range(_PROJECTIONS):

@@ -33,7 +33,9 @@ def convergence_test(scale: float, rtol: float = 1e-10, atol: float = 1e-12,
                      floor: float = 1e-8, max_it: int = 25):
     """SNES convergence in units of a reference current ``scale`` (A).
 
-    Converged when ‖F‖ < atol·scale or ‖F‖ < rtol·‖F0‖, or when ‖F‖ is already below
+    Converged when ‖F‖ < atol·scale, or ‖F‖ < rtol·‖F0‖ below floor·scale (after a jump,
+    e.g. the start of a voltage hold, ‖F0‖ is large and rtol·‖F0‖ alone would stop
+    Newton with the charge balance open by 1e-6), or when ‖F‖ is already below
     floor·scale and stops decreasing (the rounding floor of the residual). Diverged after
     ``test.max_it`` iterations. ``test.scale`` (A, default ``scale``) is the scale of
     atol and may be changed between solves (the rounding floor stays at ``scale``).
@@ -53,7 +55,7 @@ def convergence_test(scale: float, rtol: float = 1e-10, atol: float = 1e-12,
             return R.DIVERGED_FNORM_NAN
         if fnorm < atol * tol_scale:
             return R.CONVERGED_FNORM_ABS
-        if fnorm < rtol * hist["f0"]:
+        if fnorm < rtol * hist["f0"] and fnorm < floor * scale:
             return R.CONVERGED_FNORM_RELATIVE
         if fnorm < floor * scale and fnorm > 0.3 * prev:
             return R.CONVERGED_SNORM_RELATIVE

@@ -219,6 +219,7 @@ class CellModel:
         flux = ufl.Measure("dx", domain=self.skin.core, metadata={"quadrature_degree": 2})
         lumped = ufl.Measure("dx", domain=self.skin.core,
                              metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
+        self._core_storage = lumped
         return lumped, flux, lumped
 
     # -- operation --------------------------------------------------------------------
@@ -373,6 +374,23 @@ class CellModel:
             local += self.interface.lithium()
         return self.doms.mesh.comm.allreduce(local, op=MPI.SUM)
 
+    def vertex_lithium(self) -> np.ndarray | None:
+        """With a resolved skin: mol of Li per local c_s dof (owned + ghost), the core's
+        lumped storage plus the column under the vertex; None without a skin."""
+        if self.skin is None:
+            return None
+        mass = fem.assemble_vector(fem.form(ufl.TestFunction(self.Vc) * self._core_storage,
+                                            entity_maps=self.entity_maps))
+        mass.scatter_reverse(dolfinx.la.InsertMode.add)
+        mass.scatter_forward()
+        # a column lives on every rank that holds a facet at its vertex: each adds its share
+        itf, cols = self.interface, dolfinx.la.vector(self.Vc.dofmap.index_map)
+        np.add.at(cols.array, itf.dofs[:, itf.jc],
+                  itf.share * np.sum(itf.columns.vol * itf.columns.u, axis=1))
+        cols.scatter_reverse(dolfinx.la.InsertMode.add)
+        cols.scatter_forward()
+        return mass.array * self.c.x.array + cols.array
+
     def surface_resolution(self, duration_s: float) -> float:
         """The finest c_s storage at the interface over the diffusion length
         √(D_s(x_surf) t) after ``duration_s`` (s), worst interface vertex: the skin's
@@ -409,6 +427,13 @@ class CellModel:
             local = max(local, self.interface.maximum())
         return self.doms.mesh.comm.allreduce(float(local), op=MPI.MAX)
 
+    def min_concentration(self) -> float:
+        """Lowest c_s (mol/m³) anywhere in the CAM (the skin's columns included)."""
+        local = self.c.x.array.min() if self.c.x.array.size else np.inf
+        if self.skin is not None:
+            local = min(local, self.interface.minimum())
+        return self.doms.mesh.comm.allreduce(float(local), op=MPI.MIN)
+
     def error_entries(self) -> tuple[list[int], float]:
         c = self.fields.index("c")
         skin = [] if self.skin is None else [len(self.unknowns)]  # the columns' entry
@@ -425,7 +450,7 @@ class CellModel:
         c_max = self.params.cam.c_max
         return [ThresholdEvent(StopReason.CAM_SATURATED, self.max_concentration,
                                (1.0 + control.overfill) * c_max, above=True, direction=1),
-                ThresholdEvent(StopReason.CAM_EXHAUSTED, lambda: self.minimum(self.c) / c_max,
+                ThresholdEvent(StopReason.CAM_EXHAUSTED, lambda: self.min_concentration() / c_max,
                                -EXHAUSTED_OVERSHOOT * control.overfill, above=False,
                                direction=-1,
                                warning="the CAM is empty at its surface: min c_s/c_max",

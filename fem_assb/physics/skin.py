@@ -539,3 +539,7 @@ class SkinInterface(NodalInterface):
     def maximum(self) -> float:
         u = self.columns.u
         return float(u.max()) if u.size else -np.inf
+
+    def minimum(self) -> float:
+        u = self.columns.u
+        return float(u.min()) if u.size else np.inf

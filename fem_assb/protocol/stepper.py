@@ -62,7 +62,8 @@ class StepPlan:
 @dataclass
 class _Trial:
     """A solved attempt: its start time t, step dt, state before, Newton iterations,
-    the new point (None: not converged) and the predictor's output and field."""
+    the new point (None: not converged), the predictor's output and field, and the cell
+    voltage of Newton's last iterate where it did not converge (V)."""
 
     t: float
     dt: float
@@ -70,6 +71,7 @@ class _Trial:
     its: int
     new: Point | None
     predicted: tuple | None
+    failed_volts: float | None = None
 
 
 class Stepper:
@@ -149,13 +151,13 @@ class Stepper:
             raise
         self.run.newton += res.iterations  # the work done, rejected steps included
         self.run.linear += res.linear_iterations
-        new = None
+        new, v = None, model.cell_voltage()
         if res.converged:
-            v = model.cell_voltage()
             i = model.cell_current() if plan.held else plan.current
             if np.isfinite(v) and np.isfinite(i):
                 new = Point(t + dt, v, i, st.charge[-1] + abs(i) * dt)
-        return _Trial(t, dt, saved, res.iterations, new, predicted)
+        return _Trial(t, dt, saved, res.iterations, new, predicted,
+                      None if new is not None else v)
 
     def _reject(self, st: StepState, trial: _Trial) -> None:
         self.model.restore(trial.saved)
@@ -187,7 +189,20 @@ class Stepper:
                                                   "converges")
         if ctl.failed():
             return Outcome.REJECTED
+        if st.n == 0 and self._diverged_past_limit(plan, trial):  # nothing from the start
+            return self._no_usable_step(plan, st, f"no time step down to {trial.dt:.3g} s "
+                                                  "converges, Newton's iterates pass the "
+                                                  "voltage limit", past=False)
         return self._events(plan, st, failed=True) or Outcome.FAILED
+
+    @staticmethod
+    def _diverged_past_limit(plan: StepPlan, trial: _Trial) -> bool:
+        """A current-driven step whose failed Newton iterate lies beyond (or off) its
+        voltage limit: the current is more than the cell can take (not a solver fault)."""
+        v = trial.failed_volts
+        return plan.step.sign != 0 and not plan.held and v is not None and any(
+            isinstance(lim, VoltageLimit) and not lim.g(v, plan.current, 0.0) >= 0.0
+            for lim in plan.limits)
 
     def _first_step_past(self, plan: StepPlan, st: StepState, ctl: StepController,
                          trial: _Trial) -> Outcome:
@@ -202,12 +217,13 @@ class Stepper:
             return Outcome.REJECTED
         return self._no_usable_step(plan, st, f"{trial.new.V:.4g} V after {trial.dt:.3g} s")
 
-    def _no_usable_step(self, plan: StepPlan, st: StepState, what: str) -> Outcome:
+    def _no_usable_step(self, plan: StepPlan, st: StepState, what: str,
+                        past: bool = True) -> Outcome:
         st.reason = StopReason.NO_USABLE_STEP
         if self.rank0:
-            warnings.warn(f"'{plan.step.describe()}': the first time step passes the "
-                          f"voltage limit ({what}): the cell cannot take this current; no "
-                          "charge passed", stacklevel=3)
+            why = f"the first time step passes the voltage limit ({what})" if past else what
+            warnings.warn(f"'{plan.step.describe()}': {why}: the cell cannot take this "
+                          "current; no charge passed", stacklevel=3)
         return Outcome.STEP_END
 
     def _error(self, plan: StepPlan, st: StepState, ctl: StepController,

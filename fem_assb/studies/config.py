@@ -64,6 +64,9 @@ class StudyConfig(_Strict):
     transference_numbers: list[float] = []
     separator_um: float = Field(25.0, ge=0)
     refine: int = Field(1, ge=1)
+    # the voxel codes' discretisation (staircase interfaces, plain elements) instead of
+    # the continuum answer (smoothed interfaces, the resolved CAM skin)
+    voxel_code: bool = False
     cutoff_V: float | None = None
     # a protocol per case instead of one discharge to the cut-off: steps as strings or
     # tables (``fem_assb.protocol.experiment``); '{current}' in a step string becomes the

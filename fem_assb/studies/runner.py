@@ -146,7 +146,7 @@ def run_case(cfg: StudyConfig, case: Case, out: Path, comm, control=None) -> dic
     render = cfg.render and case.current_density_mA_cm2 == max(cfg.current_axis())
     sim = Simulation(build_structure(cfg, case), case.electrolyte, _params(cfg, case),
                      separator_um=cfg.separator_um, refine=cfg.refine, comm=comm,
-                     progress=False)
+                     progress=False, voxel_code=cfg.voxel_code)
     # a protocol (its whole-run summary is the case's result), or one discharge
     experiment = experiment_for(cfg, case.current_density_mA_cm2) if cfg.experiment else \
         [sim.discharge_step(case.current_density_mA_cm2, cfg.cutoff_V)]
@@ -201,7 +201,7 @@ def _worker(cfg_json: str, case: dict, out: str, control) -> dict:
 # the config entries that determine a case's result (the sweep axes, the name and the
 # figure options do not: adding a radius to a sweep keeps the finished cases)
 CASE_DETERMINANTS = {"family", "geometry", "layout", "layer_cam_fractions", "separator_um",
-                     "refine", "cutoff_V", "parameters", "experiment"}
+                     "refine", "voxel_code", "cutoff_V", "parameters", "experiment"}
 
 
 class StudyMismatch(ValueError):
@@ -214,6 +214,8 @@ def case_key(cfg: StudyConfig, case: Case) -> str:
     config = cfg.model_dump(mode="json", include=CASE_DETERMINANTS)
     if not config["experiment"]:  # a discharge: the key of the versions before protocols
         del config["experiment"]
+    if config["voxel_code"]:  # the key of the versions before the continuum defaults
+        del config["voxel_code"]
     return provenance.digest({"config": config, "case": case.row(),
                               "version": __version__})[:16]
 
