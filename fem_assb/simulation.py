@@ -163,9 +163,7 @@ class Simulation:
         capacity and the areal mass come from the meshed phase volumes. ``voxel_code``:
         plain elements (``resolution.skin`` off)."""
         chem = chemistry(electrolyte)
-        p = parameters or default_parameters()
-        if voxel_code:
-            p = p.updated({"resolution": {"skin": False}}, "voxel code")
+        p = discretisation(parameters or default_parameters(), None, voxel_code)[0]
         chem.check(p)
         vm = mesh if isinstance(mesh, ImportedMesh) else read_mesh(mesh, comm, unit)
         self = cls.__new__(cls)

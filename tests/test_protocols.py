@@ -177,7 +177,8 @@ def test_cycle_returns_the_lithium(cycle):
     # charged back to the start: what went in comes out (the hold's tail excepted)
     back = chg.capacity_mAh_cm2 + hold.capacity_mAh_cm2
     assert sol.charge_capacity_mAh_cm2 == pytest.approx(back)
-    assert 0.95 * dis.capacity_mAh_cm2 < back < dis.capacity_mAh_cm2
+    # (each step's end is located within its last time step: 1e-3 of slack)
+    assert 0.95 * dis.capacity_mAh_cm2 < back < 1.001 * dis.capacity_mAh_cm2
     # the state's net charge: the steps' ends located within their last time step
     assert sol.state_capacity_mAh_cm2 == pytest.approx(
         dis.capacity_mAh_cm2 - back, abs=1e-2 * dis.capacity_mAh_cm2)
@@ -331,7 +332,7 @@ def test_protocol_serial_equals_parallel(small_assb):
     from fem_assb.structure import to_solid_electrolyte
 
     exp = ["Discharge at 1 mA/cm2 for 5 minutes", "Rest for 5 minutes",
-           "Charge at 0.5 mA/cm2 for 3 minutes", "Hold at 4.15 V until 0.1 mA/cm2"]
+           "Charge at 0.5 mA/cm2 for 1 minute", "Hold at 4.15 V until 0.1 mA/cm2"]
     s = to_solid_electrolyte(small_assb)
     p = fem_assb.default_parameters().updated({"solver": {"newton_atol": 1e-11}})
     res = []
@@ -343,7 +344,14 @@ def test_protocol_serial_equals_parallel(small_assb):
     for a, b in zip(par.steps, ser.steps, strict=True):
         assert a.stop_reason == b.stop_reason
         for key in ("capacity_mAh_cm2", "end_voltage_V", "duration_s", "energy_mWh_cm2"):
-            assert getattr(a, key) == pytest.approx(getattr(b, key), rel=1e-7, abs=1e-10), key
+            # a step ended by the CAM emptying at its surface ends on a near-vertical
+            # voltage (5 V at x_surf → 0): there the same charge gives 1e-5 of voltage
+            # (and of the energy, whose last point is that voltage)
+            steep = key in ("end_voltage_V", "energy_mWh_cm2") \
+                and a.stop_reason == "cam_exhausted"
+            rel = 1e-5 if steep else 1e-7
+            assert getattr(a, key) == pytest.approx(getattr(b, key), rel=rel, abs=1e-10), \
+                (key, a.text, a.stop_reason)
     assert par.lithium_balance_error < 1e-10
 
 

@@ -43,13 +43,17 @@ def test_columns_conserve_and_reach_the_steady_profile():
     faces = graded_faces(0.01, 1.3)
     col = Columns(np.array([2e-12]), np.array([1e-6]), np.array([0.0]), faces, K, 2e4)
     q_in = 1e-17  # mol/s
-    ok, _ = col.solve(np.array([2e4]), lambda u0: (np.full(1, q_in), np.zeros(1)), 10.0)
+
+    def _inflow(u0, rows):
+        return np.full(u0.size, q_in), np.zeros(u0.size)
+
+    ok, _ = col.solve(np.array([2e4]), _inflow, 10.0)
     assert ok
     q_out = col.G[0, -1] * D * (col.u[0, -1] - 2e4)
     stored = np.sum(col.vol * (col.u - col.u_old)) / 10.0
     assert stored == pytest.approx(q_in - q_out, rel=1e-10)
     col.u_old[:] = col.u
-    ok, _ = col.solve(np.array([2e4]), lambda u0: (np.full(1, q_in), np.zeros(1)), 1e12)
+    ok, _ = col.solve(np.array([2e4]), _inflow, 1e12)
     s = 1e-6 * 0.5 * (faces[1:] + faces[:-1])
     s[0] = 0.0  # the surface node
     expected = 2e4 + q_in / (2e-12 * D) * (1e-6 - s)
@@ -103,6 +107,18 @@ def test_particle_matches_the_sphere_model(particle_1um):
     ref = np.interp(u3d[sel], t1d / 3600.0, v1d)  # 1C: utilisation = t / 1 h
     assert np.max(np.abs(v3d[sel] - ref)) < 0.010
     assert sol.lithium_balance_error < 1e-10
+    assert sol.front_resolution < 0.1  # the 1C front (0.8 µm) stays in its columns
+
+
+def test_a_front_past_shallow_columns_is_flagged(particle_1um):
+    """Columns 0.1 µm deep on 1 µm elements: the 1C front passes into the core, the
+    capacity is too high (> +10 % against the sphere), and the run says so."""
+    sim = _sim(particle_1um, resolution={"skin": True, "depth_um": 0.1})
+    with pytest.warns(UserWarning, match="fronts have left the CAM skin's columns"):
+        sol = sim.run(["Discharge at 1C until 3.0 V"], progress=False)
+    u1d = sphere_utilisation(default_parameters(), RADIUS_UM * 1e-6, 1.0, n=150)[0]
+    assert sol.capacity_mAh_cm2 / sim.theoretical_capacity_mAh_cm2 > 1.1 * u1d
+    assert sol.front_resolution > 0.5  # measured 1.33
 
 
 def test_gitt_relaxation_matches_the_sphere_model(particle_1um):
@@ -153,3 +169,27 @@ def test_skin_serial_equals_parallel(particle_1um):
     for a, b in zip(par.steps, ser.steps, strict=True):
         assert a.end_voltage_V == pytest.approx(b.end_voltage_V, abs=1e-8)
     assert par.lithium_balance_error < 1e-10
+
+
+def test_core_move_keeps_every_cell_in_a_packing():
+    """A packing of overlapping particles (necks, concave surfaces): after the core's
+    move no solid core cell has shrunk below ``COLLAPSE`` of its volume or turned over
+    (collapses inside the CAM, away from the interface, limit the vertices whose move
+    reaches them), and the columns hold exactly the volume the core gave up."""
+    from fem_assb.physics.skin import COLLAPSE, _regular_volume, _volumes
+    from fem_assb.structure import homogeneous
+
+    s = homogeneous(size_um=(14, 10, 10), voxel_size_um=1.0, cam_fraction=0.65,
+                    cbd_fraction=0.0, mean_diameter_um=5.0, diameter_std_um=1.0, seed=4)
+    sim = Simulation(s, "solid", default_parameters(), separator_um=3.0,
+                     comm=MPI.COMM_SELF, progress=False)
+    model = sim.model
+    cam, core = model.doms.cam, model.skin.core
+    n = cam.topology.index_map(3).size_local
+    before = _volumes(cam.geometry.x, cam.geometry.dofmaps[0][:n])
+    after = _volumes(core.geometry.x, core.geometry.dofmaps[0][:n])
+    solid = np.abs(before) > 0.05 * _regular_volume(cam.geometry.x, cam.geometry.dofmaps[0][:n])
+    assert np.all(after[solid] / before[solid] >= COLLAPSE)
+    assert model.skin.volume == pytest.approx(np.abs(before).sum() - np.abs(after).sum(),
+                                              rel=1e-10)
+    assert model.skin.volume > 0.05 * np.abs(before).sum()  # the columns do hold a shell

@@ -78,14 +78,15 @@ def test_displacement_does_not_depend_on_the_planes_asked_for():
 
 @pytest.mark.mpi
 def test_smoothed_cell_mesh_serial_equals_parallel(small_assb):
-    """The same smoothed mesh on 1 and N ranks: areas, volumes, quality; the tags and the
-    box faces are those of the voxel mesh."""
+    """The same smoothed mesh on 1 and N ranks: areas (the facets' and the surface's they
+    stand for), volumes, quality; the tags and the box faces are those of the voxel mesh."""
     cell = chemistry("solid").virtual_cell(small_assb, 3.0)
     out = {}
     for comm in (MPI.COMM_WORLD, MPI.COMM_SELF):
         vm = build_mesh(cell, comm=comm, interface="smooth")
         out[comm.size] = [vm.facet_area(t) for t in (tags.CAM_ELECTROLYTE, tags.CAM_SEPARATOR,
                                                      tags.X0, tags.X1, tags.Y0, tags.Z1)] \
+            + [vm.surface_area(tags.CAM_ELECTROLYTE), vm.surface_area(tags.CAM_SEPARATOR)] \
             + [vm.phase_volume(CAM), vm.min_cell_quality(), vm.num_cells_global()]
     np.testing.assert_allclose(out[MPI.COMM_WORLD.size], out[1], rtol=1e-12)
     ly, lz = cell.lengths[1:]

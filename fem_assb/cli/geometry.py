@@ -52,6 +52,9 @@ def mesh(file, voxel_size, output, separator_um, electrolyte, refine, interface,
             # every CAM|electrolyte facet: in the cathode and against the separator
             "interface_area_m2": areas["cam_electrolyte"] + areas["cam_separator"],
             **{f"{k}_area_m2": v for k, v in areas.items()},
+            # the surface the facets stand for (smoothed: their folds taken out)
+            "surface_area_m2": sum(vm.surface_area(t) for t in (tags.CAM_ELECTROLYTE,
+                                                                tags.CAM_SEPARATOR)),
             "cam_volume_m3": vm.phase_volume(CAM),
             "min_cell_quality": vm.min_cell_quality(), "output": str(output)}
     Path(output).parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +69,8 @@ def mesh(file, voxel_size, output, separator_um, electrolyte, refine, interface,
         emit_json(info)
         return
     echo(f"wrote {output}: {info['num_cells']:,} tetrahedra ({interface} interfaces), "
-          f"CAM|electrolyte area {info['interface_area_m2'] * 1e12:.1f} µm², min quality "
+          f"CAM|electrolyte area {info['interface_area_m2'] * 1e12:.1f} µm² (standing for "
+          f"{info['surface_area_m2'] * 1e12:.1f} µm²), min quality "
           f"{info['min_cell_quality']:.3f}")
 
 

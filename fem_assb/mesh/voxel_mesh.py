@@ -32,8 +32,25 @@ from fem_assb.mesh import tags
 from fem_assb.mesh.connectivity import tables, vertex_codes
 from fem_assb.mesh.kuhn import KUHN_TETS
 from fem_assb.mesh.smoothing import mean_ratio, refine_smooth, vertex_displacement
+from fem_assb.mesh.surface_area import AreaCorrection, area_correction
 from fem_assb.structure.phases import SEPARATOR, phase_ids
 from fem_assb.structure.voxels import StructureError, VoxelStructure
+
+
+def facet_areas(msh, cell_facets: np.ndarray) -> np.ndarray:
+    """Area (m²) of each facet given as a row (cell, local facet) of a tetrahedral mesh."""
+    x = msh.geometry.x
+    nodes = msh.geometry.dofmaps[0][cell_facets[:, 0]]  # P1: the cell's vertices in order
+    keep = np.arange(4)[None, :] != cell_facets[:, 1:2]  # facet i is opposite vertex i
+    tri = x[nodes[keep].reshape(-1, 3)]
+    return 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+
+
+def facet_midpoints(msh, cell_facets: np.ndarray) -> np.ndarray:
+    """Midpoint (m) of each facet given as a row (cell, local facet) of a tetrahedral mesh."""
+    nodes = msh.geometry.dofmaps[0][cell_facets[:, 0]]
+    keep = np.arange(4)[None, :] != cell_facets[:, 1:2]
+    return msh.geometry.x[nodes[keep].reshape(-1, 3)].mean(axis=1)
 
 
 class MeshQueries:
@@ -57,6 +74,12 @@ class MeshQueries:
     def num_cells_global(self) -> int:
         return self.mesh.topology.index_map(3).size_global
 
+    def area_factor(self, phase: int, points: np.ndarray) -> np.ndarray:
+        """Area of the surface a facet stands for over its own, at facet midpoints
+        ``points`` (m, (n, 3)) between the CAM and ``phase``: 1 (the mesh's surface is
+        the cell's)."""
+        return np.ones(points.shape[0])
+
     def facet_area(self, tag: int) -> float:
         """Total area (m²) of the facets with ``tag``, summed over all ranks."""
         from fem_assb._dolfinx import fem
@@ -65,6 +88,22 @@ class MeshQueries:
                              subdomain_data=self.facet_tags)
         area = fem.assemble_scalar(fem.form(fem.Constant(self.mesh, 1.0) * dx_tag(tag)))
         return self.comm.allreduce(area, op=MPI.SUM)
+
+    def surface_area(self, tag: int) -> float:
+        """Area (m²) of the surface that the facets with interface ``tag`` stand for
+        (``area_factor``; the facets' own on staircase and imported meshes), summed over
+        all ranks."""
+        from fem_assb._dolfinx import fem
+
+        phase = {v: k[1] for k, v in tags.INTERFACES.items()}[tag]
+        top = self.mesh.topology
+        top.create_connectivity(2, 3)
+        top.create_connectivity(3, 2)
+        ents = np.asarray(fem.compute_integration_domains(
+            fem.IntegralType.interior_facet, top, self.facet_tags.find(tag))).reshape(-1, 4)
+        area = facet_areas(self.mesh, ents[:, :2])
+        factor = self.area_factor(phase, facet_midpoints(self.mesh, ents[:, :2]))
+        return self.comm.allreduce(float(np.dot(area, factor)), op=MPI.SUM)
 
     def cell_quality(self) -> np.ndarray:
         """Mean ratio 12 (3V)^(2/3) / Σ l² of the owned cells: 1 for a regular tetrahedron,
@@ -124,6 +163,19 @@ class VoxelMesh(MeshQueries):
     _facet_tags: dolfinx.mesh.MeshTags | None = field(default=None, repr=False)
     # sign of every local cell's volume before the vertices moved (smooth meshes)
     _orientation: np.ndarray | None = field(default=None, repr=False)
+    # smooth meshes: makes the factor from facet to smooth-surface area (``surface_area``)
+    _area_correction: Callable[[], AreaCorrection] | AreaCorrection | None = field(
+        default=None, repr=False)
+
+    def area_factor(self, phase: int, points: np.ndarray) -> np.ndarray:
+        """Smooth-surface area over facet area at facet midpoints ``points`` (m, (n, 3))
+        between the CAM and ``phase``: 1 on staircase meshes; on smoothed ones
+        ``fem_assb.mesh.surface_area`` (made on first use, local to the rank)."""
+        if self._area_correction is None:
+            return np.ones(points.shape[0])
+        if not isinstance(self._area_correction, AreaCorrection):
+            self._area_correction = self._area_correction()
+        return self._area_correction(phase, points)
 
     def has_entities(self) -> bool:
         """Whether the mesh holds facets (made by facet tags, submeshes, facet forms)."""
@@ -321,6 +373,16 @@ def _smooth(msh, labels: np.ndarray, h: float) -> None:
     x += d[ijk[:, 0] - p0, ijk[:, 1], ijk[:, 2]] * h
 
 
+def _area_correction(msh, coarse: np.ndarray, fine: np.ndarray, factor: int,
+                     voxel_size: float) -> AreaCorrection:
+    """The smooth surface's area factor on the coarse voxel planes of the local vertices."""
+    x = msh.geometry.x[:, 0] / voxel_size
+    if x.size == 0:
+        return AreaCorrection(0, voxel_size, {})
+    planes = (int(np.floor(x.min())) - 1, int(np.ceil(x.max())) + 1)
+    return area_correction(coarse, fine, factor, planes, voxel_size)
+
+
 INTERFACES = ("voxel", "smooth")
 
 
@@ -418,6 +480,8 @@ def build_mesh(structure: VoxelStructure, phases=None, comm=MPI.COMM_WORLD,
     if smooth:
         vm._orientation = np.sign(_cell_mean_ratio(msh, num_cells)).astype(np.int8)
         _smooth(msh, labels, h)
+        vm._area_correction = lambda: _area_correction(vm.mesh, structure.labels, labels,
+                                                       refine, structure.voxel_size)
         q = vm.min_cell_quality()
         if q <= 0:  # the smoothing's own checks should make this impossible
             raise StructureError(f"smoothed mesh has a degenerate or inverted tetrahedron "

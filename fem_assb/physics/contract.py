@@ -66,6 +66,11 @@ class CellModel(Discretised, Protocol):
         """Finest c_s storage at the CAM surface over √(D_s(x_surf) t) after
         ``duration_s`` s (worst vertex; > 0.5: the surface is under-resolved)."""
 
+    def front_resolution(self) -> float:
+        """The core's storage at the columns' inner ends over the lithium front's depth,
+        area-weighted where the front has left the skin's columns (> 0.5: the core's
+        elements carry the front; NaN without a skin)."""
+
     def stop_events(self, control) -> list:
         """The model's run-wide stops (``fem_assb.protocol.events.ThresholdEvent``) for
         the step-control settings ``control``."""

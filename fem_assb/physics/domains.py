@@ -30,6 +30,7 @@ import ufl
 from fem_assb._dolfinx import MPI, dolfinx, fem
 from fem_assb._dolfinx_private import entity_map
 from fem_assb.mesh import ImportedMesh, VoxelMesh, tags
+from fem_assb.mesh.voxel_mesh import facet_areas, facet_midpoints
 from fem_assb.structure.phases import CAM, CBD, ELECTROLYTE, SEPARATOR
 from fem_assb.structure.voxels import StructureError
 
@@ -37,6 +38,7 @@ CellMesh = VoxelMesh | ImportedMesh  # what a cell model runs on
 
 IF_ELECTROLYTE, IF_CBD, IF_SEPARATOR = 1, 2, 3  # dS ids: CAM|electrolyte, CAM|CBD, CAM|sep.
 INTERFACE = (IF_ELECTROLYTE, IF_CBD, IF_SEPARATOR)  # the whole CAM interface
+_PARTNER_PHASE = {IF_ELECTROLYTE: ELECTROLYTE, IF_CBD: CBD, IF_SEPARATOR: SEPARATOR}
 COLLECTOR = 1  # ds subdomain id of the (CAM, CBD)|collector contact
 ANODE = 2  # ds subdomain id of the electrolyte|anode face
 ELECTROLYTE_PHASES = (ELECTROLYTE, CBD, SEPARATOR)
@@ -56,7 +58,7 @@ class CellDomains:
     dx: ufl.Measure
     dS: ufl.Measure
     ds: ufl.Measure
-    interface_area: float  # m²
+    interface_area: float  # m² (of the surface the facets stand for)
     collector_area: float  # m² of CAM touching the collector
     anode_area: float  # m²
     cross_section: float  # m² (Ly Lz)
@@ -66,6 +68,14 @@ class CellDomains:
     @property
     def mesh(self):
         return self.vm.mesh
+
+    def area_factor(self, tag: int, ents: np.ndarray) -> np.ndarray:
+        """Surface area over facet area of interface facets ``ents`` (rows (cell+,
+        facet+, cell−, facet−)) of dS id ``tag``: 1 but on smoothed voxel meshes, whose
+        folded facets stand for a smooth surface (``fem_assb.mesh.surface_area``)."""
+        ents = ents.reshape(-1, 4)
+        return self.vm.area_factor(_PARTNER_PHASE[tag],
+                                   facet_midpoints(self.mesh, ents[:, :2]))
 
     def entity_map(self, submesh):
         """The entity map (parent ↔ ``submesh``) of one of the cell's submeshes."""
@@ -81,18 +91,11 @@ def _owned_and_ghost_cells(vm: CellMesh, phases) -> np.ndarray:
     return np.flatnonzero(np.isin(vm.cell_tags.values, phases)).astype(np.int32)
 
 
-def facet_areas(msh, cell_facets: np.ndarray) -> np.ndarray:
-    """Area (m²) of each facet given as a row (cell, local facet) of a tetrahedral mesh."""
-    x = msh.geometry.x
-    nodes = msh.geometry.dofmaps[0][cell_facets[:, 0]]  # P1: the cell's vertices in order
-    keep = np.arange(4)[None, :] != cell_facets[:, 1:2]  # facet i is opposite vertex i
-    tri = x[nodes[keep].reshape(-1, 3)]
-    return 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
-
-
-def _area(msh, cell_facets: np.ndarray) -> float:
-    """Total area (m²) of the facets (rows (cell, local facet)) over all ranks."""
-    return msh.comm.allreduce(float(facet_areas(msh, cell_facets).sum()), op=MPI.SUM)
+def _area(msh, cell_facets: np.ndarray, factor: np.ndarray | float = 1.0) -> float:
+    """Total area (m²) of the facets (rows (cell, local facet)), each times ``factor``,
+    over all ranks."""
+    return msh.comm.allreduce(float(np.sum(facet_areas(msh, cell_facets) * factor)),
+                              op=MPI.SUM)
 
 
 def _entity_map(parent, submesh, sub_to_parent: np.ndarray) -> dolfinx.mesh.EntityMap:
@@ -162,11 +165,11 @@ def cell_domains(vm: CellMesh) -> CellDomains:
     ds = ufl.Measure("ds", domain=msh, metadata=md, subdomain_data=ds_ents)
     dx = ufl.Measure("dx", domain=msh, subdomain_data=vm.cell_tags, metadata=md)
     ly, lz = vm.lengths[1], vm.lengths[2]
-    areas = [_area(msh, np.concatenate([e.reshape(-1, k)[:, :2] for e in ents]))
-             for ents, k in ((if_ents.values(), 4), ([ds_ents[0][1]], 2),
-                             ([ds_ents[1][1]], 2))]
-    doms = CellDomains(vm, cam, ele, solid, maps, dx, dS, ds, *areas, ly * lz, if_ents,
+    areas = [_area(msh, e.reshape(-1, 2)) for _, e in ds_ents]
+    doms = CellDomains(vm, cam, ele, solid, maps, dx, dS, ds, 0.0, *areas, ly * lz, if_ents,
                        {k: e.reshape(-1, 2) for k, e in ds_ents})
+    doms.interface_area = sum(_area(msh, e.reshape(-1, 4)[:, :2], doms.area_factor(tag, e))
+                              for tag, e in if_ents.items())
     src = "cell"
     if doms.interface_area == 0:
         raise StructureError(f"{src}: the CAM has no contact with the electrolyte")

@@ -28,8 +28,10 @@ class NodalInterface(NodalTerm):
     """
 
     def __init__(self, model):
-        ents = model.doms.interface_entities
-        facets = [(ents[tag].reshape(-1, 4), w) for tag, w in model.interface_weights().items()]
+        doms = model.doms
+        ents = doms.interface_entities
+        facets = [(ents[tag].reshape(-1, 4), w * doms.area_factor(tag, ents[tag]))
+                  for tag, w in model.interface_weights().items()]
         super().__init__(model, facets, model.interface_arguments, model.interface_rows,
                          model.interface_current_density)
 

@@ -83,7 +83,8 @@ class NodalTerm:
     Args:
         model: the cell model (``doms``, ``unknowns``, ``bcs``).
         facets: [(entity rows (n, 2) or (n, 4): exterior (cell, local facet) or interior
-            (cell+, facet+, cell−, facet−), weight w of those facets)].
+            (cell+, facet+, cell−, facet−), weight w of those facets: a number or one
+            per facet)].
         args: names of the unknowns f depends on (``model.fields``), in the order of
             f's arguments (held as block indices in ``self.args``).
         rows: {unknown name: sign}: the rows that receive sign · W_k f(u_k).

@@ -44,6 +44,8 @@ from fem_assb.physics.interface import NodalInterface
 
 _H = 1e-30  # complex step
 SLOPE = 0.5  # the largest change of the skin's depth per length along the interface
+COLLAPSE = 0.01  # a core cell whose volume falls below this fraction limits the move
+REACH = 1.0  # decay length of the core's move into the CAM, in column depths
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,8 @@ def interface_vertices(model):
     from fem_assb.physics.nodal import facet_vertex_dofs
 
     ents = np.concatenate([e.reshape(-1, 4) for e in doms.interface_entities.values()])
+    factor = np.concatenate([doms.area_factor(tag, e)
+                             for tag, e in doms.interface_entities.items()])
     n = V.dofmap.index_map.size_local + V.dofmap.index_map.num_ghosts
     area, normal = np.zeros(n), np.zeros((n, 3))
     if ents.shape[0]:
@@ -168,7 +172,7 @@ def interface_vertices(model):
         nrm = 0.5 * np.cross(b - a, c - a)
         flip = np.einsum("ij,ij->i", nrm, a - X[opposite]) < 0
         nrm[flip] *= -1.0
-        w = facet_areas(doms.mesh, ents[:, :2]) / 3.0
+        w = facet_areas(doms.mesh, ents[:, :2]) * factor / 3.0
         for j in range(3):
             area += np.bincount(dofs[:, j], weights=w, minlength=n)
             for d in range(3):
@@ -283,10 +287,31 @@ class _SurfaceLimit:
             full = new
 
 
+def _cell_vertices(V, dofs: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """bool per local dof: a vertex of one of ``cells`` (on any rank)."""
+    count = np.zeros(V.dofmap.index_map.size_local + V.dofmap.index_map.num_ghosts)
+    for j in range(4):
+        count += np.bincount(dofs[cells, j], minlength=count.size)
+    return _totals(V, count) > 0
+
+
+def _moving_vertices(V, dofs, bad_cells, depth, comm, near: int = 0,
+                     layers: int = 8) -> np.ndarray:
+    """The interface vertices whose move collapses ``bad_cells``: those within ``near``
+    layers of cells of them (the extension carries a move ~REACH depths inward), more
+    layers where none is that near (up to ``layers``)."""
+    region = _cell_vertices(V, dofs, bad_cells)
+    for k in range(layers):
+        if k >= near and comm.allreduce(int(np.any(region & (depth > 0))), op=MPI.MAX):
+            break
+        region = _cell_vertices(V, dofs, np.any(region[dofs], axis=1))
+    return region & (depth > 0)
+
+
 def _core_move(V, depth, unit, fixed, limit, cells, settings, rounds):
     """Displacement (n, 3) of the CAM dofs and the final depths.
 
-    The depth of the vertices of collapsing cells (volume down by 90 % or turned over;
+    The depth of the vertices of collapsing cells (volume down by 99 % or turned over;
     slivers, < 5 % of a regular cell's volume, may turn over: DOLFINx integrates
     |det J|) is halved (from the fourth round: divided by 5), kept slowly varying
     (``limit``), and the core moved again; a ``ConfigError`` after ``rounds``."""
@@ -295,17 +320,14 @@ def _core_move(V, depth, unit, fixed, limit, cells, settings, rounds):
     solid_cell = np.abs(vol0) > 0.05 * _regular_volume(x0, cdm)
     dofs = V.dofmap.list[:cdm.shape[0]]
     depth = limit(depth, SLOPE)
-    extension = _Extension(V, fixed, settings.depth)
+    extension = _Extension(V, fixed, REACH * settings.depth)
     for k in range(rounds):
         disp = extension(-depth[:, None] * unit)
-        bad_cells = (_volumes(x0 + disp[core_dofs], cdm) / vol0 < 0.1) & solid_cell
-        bad = np.zeros(depth.size)
-        for j in range(4):
-            bad += np.bincount(dofs[bad_cells, j], minlength=depth.size)
-        bad = (_totals(V, bad) > 0) & (depth > 0)
-        if not comm.allreduce(int(np.any(bad)), op=MPI.MAX):
+        bad_cells = (_volumes(x0 + disp[core_dofs], cdm) / vol0 < COLLAPSE) & solid_cell
+        if not comm.allreduce(int(np.any(bad_cells)), op=MPI.MAX):
             extension.destroy()
             return disp, depth
+        bad = _moving_vertices(V, dofs, bad_cells, depth, comm)
         depth = limit(np.where(bad, (0.5 if k < 3 else 0.2) * depth, depth), SLOPE)
     n_bad = comm.allreduce(int(np.count_nonzero(bad_cells)), op=MPI.SUM)
     raise ConfigError(f"resolved skin: {n_bad} cells of the CAM core collapse however "
@@ -394,43 +416,49 @@ class Columns:
         self.u = np.full(self.vol.shape, float(c0))
         self.u_old = self.u.copy()
 
-    def _system(self, u, core, inflow, dinflow, dt):
-        """Residual R and the tridiagonal Jacobian (lower, diag, upper) at ``u``."""
-        K, G = self.K, self.G
+    def _system(self, u, core, inflow, dinflow, dt, rows=slice(None)):
+        """Residual R and the tridiagonal Jacobian (lower, diag, upper) at ``u`` of the
+        columns ``rows`` (``u``, ``core``, ``inflow``: theirs)."""
+        K, G, vol = self.K, self.G[rows], self.vol[rows]
         P, D = K.phi(u), K.d(u)
         Q = np.zeros((u.shape[0], u.shape[1] + 1))  # inward flux at faces (mol/s)
         Q[:, 0] = inflow
         Q[:, 1:-1] = G[:, 1:-1] * (P[:, :-1] - P[:, 1:])
         Q[:, -1] = G[:, -1] * (P[:, -1] - K.phi(core))
-        R = self.vol * (u - self.u_old) / dt - Q[:, :-1] + Q[:, 1:]
+        R = vol * (u - self.u_old[rows]) / dt - Q[:, :-1] + Q[:, 1:]
         lower = np.zeros_like(u)
         upper = np.zeros_like(u)
         lower[:, 1:] = -G[:, 1:-1] * D[:, :-1]
         upper[:, :-1] = -G[:, 1:-1] * D[:, 1:]
-        diag = self.vol / dt + G[:, :-1] * D + G[:, 1:] * D  # G_0 = 0: Q_0 is the inflow
+        diag = vol / dt + G[:, :-1] * D + G[:, 1:] * D  # G_0 = 0: Q_0 is the inflow
         diag[:, 0] -= dinflow
         return R, lower, diag, upper
 
     def solve(self, core, inflow_of, dt, tol=1e-12, max_it=100):
         """Column states for core concentrations ``core`` (mol/m³) and the inflow at the
-        surface ``inflow_of(u_0) -> (Q_0 mol/s, dQ_0/du_0)``; from ``self.u``. Returns
-        (converged, (lower, diag, upper) at the solution)."""
+        surface ``inflow_of(u_0, rows) -> (Q_0 mol/s, dQ_0/du_0)`` of the columns
+        ``rows``; from ``self.u``. Returns (converged, (lower, diag, upper) at the
+        solution). Each column iterates until its own update is below ``tol`` (the
+        others are not computed again): its result does not depend on the other
+        columns, so not on the ranks either."""
         u = self.u.copy()
         cmax = self.K.c_max
-        active = np.ones(u.shape[0], dtype=bool)  # each column stops on its own: its
-        for _ in range(max_it):  # result does not depend on the other columns (ranks)
-            q, dq = inflow_of(u[:, 0])
-            R, lo, di, up = self._system(u, core, q, dq, dt)
+        active = np.arange(u.shape[0])
+        for _ in range(max_it):
+            ua = u[active]
+            q, dq = inflow_of(ua[:, 0], active)
+            R, lo, di, up = self._system(ua, core[active], q, dq, dt, active)
             du = -_thomas(lo, di, up, R)
             du = np.clip(np.nan_to_num(du, nan=0.0), -0.1 * cmax, 0.1 * cmax)
-            u[active] += du[active]
-            active &= ~np.all(np.abs(du) < tol * cmax, axis=1)
-            if not active.any():
+            u[active] = ua + du
+            active = active[~np.all(np.abs(du) < tol * cmax, axis=1)]
+            if active.size == 0:
                 break
         else:
             return False, None
         self.u = u
-        q, dq = inflow_of(u[:, 0])
+        everything = np.arange(u.shape[0])
+        q, dq = inflow_of(u[:, 0], everything)
         return bool(np.all(np.isfinite(u))), self._system(u, core, q, dq, dt)[1:]
 
     def lithium(self, share) -> float:
@@ -482,9 +510,9 @@ class SkinInterface(NodalInterface):
         col, W = self.columns, self.w_total
         jc = self.jc
 
-        def inflow(u0):
-            i, g = self._current(vals, u0, only=jc)
-            return -W * i / FARADAY, -W * g[jc] / FARADAY
+        def inflow(u0, rows):
+            i, g = self._current([v[rows] for v in vals], u0, only=jc)
+            return -W[rows] * i / FARADAY, -W[rows] * g[jc] / FARADAY
 
         ok, system = col.solve(vals[jc], inflow, float(self.model.dt.value))
         if not ok:

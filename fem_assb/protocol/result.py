@@ -58,6 +58,9 @@ class RunResult:
     charge_capacity_mAh_cm2: float = 0.0
     # finest c_s storage at the surface / √(D_s(x_surf) t), worst step and vertex
     surface_resolution: float | None = None
+    # the core's storage over the lithium front's depth where the front has left the
+    # skin's columns, area-weighted, worst step (NaN/None without a skin)
+    front_resolution: float | None = None
     steps: list[StepSummary] = field(default_factory=list)
     curve: Curve = field(default_factory=Curve, repr=False)
     profiles: Profiles = field(default_factory=Profiles, repr=False)

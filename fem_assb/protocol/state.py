@@ -78,6 +78,9 @@ class StepSummary:
     # finest c_s storage at the CAM surface over √(D_s(x_surf) t) at the step's end,
     # worst interface vertex (``CellModel.surface_resolution``; > 0.5: under-resolved)
     surface_resolution: float | None = None
+    # the core's storage over the front's depth where the front has left the skin's
+    # columns, area-weighted (``CellModel.front_resolution``; > 0.5: under-resolved)
+    front_resolution: float | None = None
 
 
 @dataclass
