@@ -295,14 +295,13 @@ def _cell_vertices(V, dofs: np.ndarray, cells: np.ndarray) -> np.ndarray:
     return _totals(V, count) > 0
 
 
-def _moving_vertices(V, dofs, bad_cells, depth, comm, near: int = 0,
-                     layers: int = 8) -> np.ndarray:
-    """The interface vertices whose move collapses ``bad_cells``: those within ``near``
-    layers of cells of them (the extension carries a move ~REACH depths inward), more
-    layers where none is that near (up to ``layers``)."""
+def _moving_vertices(V, dofs, bad_cells, depth, comm, layers: int = 8) -> np.ndarray:
+    """The interface vertices whose move collapses ``bad_cells``: theirs, or, for cells
+    inside the CAM (the extension carries a move inward), those of the cells around them,
+    grown layer by layer (up to ``layers``) until interface vertices are reached."""
     region = _cell_vertices(V, dofs, bad_cells)
-    for k in range(layers):
-        if k >= near and comm.allreduce(int(np.any(region & (depth > 0))), op=MPI.MAX):
+    for _ in range(layers):
+        if comm.allreduce(int(np.any(region & (depth > 0))), op=MPI.MAX):
             break
         region = _cell_vertices(V, dofs, np.any(region[dofs], axis=1))
     return region & (depth > 0)
