@@ -383,17 +383,13 @@ class CellModel:
         lumped storage plus the column under the vertex; None without a skin."""
         if self.skin is None:
             return None
-        mass = fem.assemble_vector(fem.form(ufl.TestFunction(self.Vc) * self._core_storage,
-                                            entity_maps=self.entity_maps))
-        mass.scatter_reverse(dolfinx.la.InsertMode.add)
-        mass.scatter_forward()
         # a column lives on every rank that holds a facet at its vertex: each adds its share
         itf, cols = self.interface, dolfinx.la.vector(self.Vc.dofmap.index_map)
         np.add.at(cols.array, itf.dofs[:, itf.jc],
                   itf.share * np.sum(itf.columns.vol * itf.columns.u, axis=1))
         cols.scatter_reverse(dolfinx.la.InsertMode.add)
         cols.scatter_forward()
-        return mass.array * self.c.x.array + cols.array
+        return self._core_volumes() * self.c.x.array + cols.array
 
     def surface_resolution(self, duration_s: float) -> float:
         """The finest c_s storage at the interface over the diffusion length
@@ -419,24 +415,29 @@ class CellModel:
         itf, cmax = self.interface, self.params.cam.c_max
         c0 = self.params.operation.initial_stoichiometry * cmax
         rows = itf.dofs[:, itf.jc]
-        if not hasattr(self, "_core_lumped"):
+        W = np.where(itf.w_total > 0, itf.w_total, np.inf)
+        core, thickness = self.c.x.array[rows], self._core_volumes()[rows] / W
+        swing = cmax - c0
+        taken = np.sum(itf.columns.vol * (itf.columns.u - c0), axis=1) / W \
+            + thickness * (core - c0)
+        depth = np.abs(taken) / swing
+        moved = np.abs(core - c0) > FRONT_MOVED * swing
+        ratio = np.where(moved & (depth > 0), thickness / np.where(depth > 0, depth, 1.0),
+                         0.0)
+        num, den = (self.comm.allreduce(float(np.dot(itf.weight, v)), op=MPI.SUM)
+                    for v in (ratio, np.ones_like(ratio)))
+        return num / den if den > 0 else 0.0
+
+    def _core_volumes(self) -> np.ndarray:
+        """m³ of the skin's moved core lumped at each local c_s dof (owned + ghost),
+        assembled once (the core does not move after the set-up)."""
+        if not hasattr(self, "_core_volume_cache"):
             vol = fem.assemble_vector(fem.form(ufl.TestFunction(self.Vc) * self._core_storage,
                                                entity_maps=self.entity_maps))
             vol.scatter_reverse(dolfinx.la.InsertMode.add)
             vol.scatter_forward()
-            self._core_lumped = vol.array.copy()
-        W = np.where(itf.w_total > 0, itf.w_total, np.inf)
-        core = self.c.x.array[rows]
-        swing = cmax - c0
-        taken = np.sum(itf.columns.vol * (itf.columns.u - c0), axis=1) / W \
-            + self._core_lumped[rows] / W * (core - c0)
-        depth = np.abs(taken) / swing
-        moved = np.abs(core - c0) > FRONT_MOVED * swing
-        ratio = np.where(moved & (depth > 0), self._core_lumped[rows] / W
-                         / np.where(depth > 0, depth, 1.0), 0.0)
-        num, den = (self.comm.allreduce(float(np.dot(itf.weight, v)), op=MPI.SUM)
-                    for v in (ratio, np.ones_like(ratio)))
-        return num / den if den > 0 else 0.0
+            self._core_volume_cache = vol.array.copy()
+        return self._core_volume_cache
 
     def _surface_storage(self):
         """(thickness m, c_s mol/m³) of the outermost storage at each interface row."""
