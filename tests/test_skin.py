@@ -60,6 +60,52 @@ def test_columns_conserve_and_reach_the_steady_profile():
     np.testing.assert_allclose(col.u[0], expected, rtol=1e-8)
 
 
+def test_a_column_without_a_solution_fails_fast():
+    """An inflow no column state can take (a wild iterate of the global Newton) is
+    refused within a few iterations, not after the iteration limit."""
+    K = Kirchhoff(lambda x: 1e-15 + 0.0 * x, 5e4)
+    col = Columns(np.array([2e-12]), np.array([1e-6]), np.array([0.0]),
+                  graded_faces(0.01, 1.3), K, 2e4)
+    calls = []
+
+    def _flood(u0, rows):  # 1 mol/s: fills the column in far less than a step
+        calls.append(1)
+        return np.ones(u0.size), np.zeros(u0.size)
+
+    ok, system = col.solve(np.array([2e4]), _flood, 10.0)
+    assert not ok and system is None
+    assert len(calls) <= 16  # clipped steps of 0.1 c_max leave [-0.5, 1.5] c_max
+    assert np.all(col.u == 2e4)  # the state is left as it was
+
+
+def test_residual_and_jacobian_share_one_column_solve(particle_1um, monkeypatch):
+    """The residual and the Jacobian at one Newton iterate solve the columns once; a new
+    iterate, time step or old state solves them again."""
+    sim = _sim(particle_1um)
+    sim.run(["Discharge at 1C for 2 minutes"], progress=False)
+    itf = sim.model.interface
+    solves = []
+    real = Columns.solve
+    monkeypatch.setattr(Columns, "solve", lambda *a, **k: solves.append(1) or real(*a, **k))
+    terms = itf.row_terms()  # the run's last iterate: possibly kept from its Newton
+    n0 = len(solves)
+    dt = float(sim.model.dt.value)
+    sim.model.dt.value = 2.0 * dt
+    longer = itf.row_terms()
+    itf.row_derivatives()
+    assert len(solves) == n0 + 1
+    sim.model.dt.value = dt
+    back = itf.row_terms()  # solved again, from another start: the same to tolerance
+    assert len(solves) == n0 + 2
+    for k in terms:
+        scale = np.abs(terms[k]).max()
+        np.testing.assert_allclose(back[k], terms[k], rtol=1e-8, atol=1e-12 * scale)
+    assert not all(np.allclose(longer[k], terms[k], rtol=1e-6, atol=0) for k in terms)
+    itf.columns.u_old[:] += 1.0  # another old state
+    itf.row_terms()
+    assert len(solves) == n0 + 3
+
+
 def test_condensed_jacobian_matches_differences(particle_1um):
     """∂(row terms)/∂(vertex unknowns) by implicit differentiation of the columns equals
     central differences of the residual terms."""

@@ -85,36 +85,43 @@ class Kirchhoff:
     def _where(self, c):
         x = np.clip(np.asarray(c) / self.c_max, self.x[0], self.x[-1] - 1e-12)
         i = np.minimum(((x - self.x[0]) / self.dx).astype(int), self.x.size - 2)
-        return x, i, x - self.x[i]
+        return i, x - self.x[i]
 
     def phi(self, c):
-        x, i, r = self._where(c)
-        slope = (self.D[i + 1] - self.D[i]) / self.dx
-        return self.c_max * (self.P[i] + self.D[i] * r + 0.5 * slope * r * r)
+        return self.phi_and_d(c)[0]
 
     def d(self, c):
         """dΦ/dc = D_s (m²/s)."""
-        x, i, r = self._where(c)
-        return self.D[i] + (self.D[i + 1] - self.D[i]) / self.dx * r
+        return self.phi_and_d(c)[1]
+
+    def phi_and_d(self, c):
+        """(Φ(c), D(c)) from one look-up."""
+        i, r = self._where(c)
+        D0 = self.D[i]
+        slope = (self.D[i + 1] - D0) * (1.0 / self.dx)
+        return self.c_max * (self.P[i] + r * (D0 + 0.5 * slope * r)), D0 + slope * r
 
 
 def _thomas(lower, diag, upper, rhs):
     """Solve tridiagonal systems, one per row of the (n, N) arrays (lower[:, 0] and
-    upper[:, -1] unused)."""
-    n, N = diag.shape
-    c = np.empty((n, N))
-    d = np.empty((n, N))
-    c[:, 0] = upper[:, 0] / diag[:, 0]
-    d[:, 0] = rhs[:, 0] / diag[:, 0]
+    upper[:, -1] unused). The sweeps run on transposed copies: each step along the
+    column then reads contiguous memory (3x faster than strided rows)."""
+    lower, diag, upper, rhs = (np.ascontiguousarray(a.T) for a in (lower, diag, upper, rhs))
+    N, n = diag.shape
+    c = np.empty((N, n))
+    d = np.empty((N, n))
+    m = np.empty(n)
+    c[0] = upper[0] / diag[0]
+    d[0] = rhs[0] / diag[0]
     for j in range(1, N):
-        m = diag[:, j] - lower[:, j] * c[:, j - 1]
-        c[:, j] = upper[:, j] / m
-        d[:, j] = (rhs[:, j] - lower[:, j] * d[:, j - 1]) / m
-    x = np.empty((n, N))
-    x[:, -1] = d[:, -1]
+        np.subtract(diag[j], lower[j] * c[j - 1], out=m)
+        np.divide(upper[j], m, out=c[j])
+        d[j] = (rhs[j] - lower[j] * d[j - 1]) / m
+    x = np.empty((N, n))
+    x[-1] = d[-1]
     for j in range(N - 2, -1, -1):
-        x[:, j] = d[:, j] - c[:, j] * x[:, j + 1]
-    return x
+        x[j] = d[j] - c[j] * x[j + 1]
+    return x.T
 
 
 # -- geometry: the moved core and the columns' extent ------------------------------------
@@ -419,7 +426,7 @@ class Columns:
         """Residual R and the tridiagonal Jacobian (lower, diag, upper) at ``u`` of the
         columns ``rows`` (``u``, ``core``, ``inflow``: theirs)."""
         K, G, vol = self.K, self.G[rows], self.vol[rows]
-        P, D = K.phi(u), K.d(u)
+        P, D = K.phi_and_d(u)
         Q = np.zeros((u.shape[0], u.shape[1] + 1))  # inward flux at faces (mol/s)
         Q[:, 0] = inflow
         Q[:, 1:-1] = G[:, 1:-1] * (P[:, :-1] - P[:, 1:])
@@ -433,13 +440,16 @@ class Columns:
         diag[:, 0] -= dinflow
         return R, lower, diag, upper
 
-    def solve(self, core, inflow_of, dt, tol=1e-12, max_it=100):
+    def solve(self, core, inflow_of, dt, tol=1e-12, max_it=30):
         """Column states for core concentrations ``core`` (mol/m³) and the inflow at the
         surface ``inflow_of(u_0, rows) -> (Q_0 mol/s, dQ_0/du_0)`` of the columns
         ``rows``; from ``self.u``. Returns (converged, (lower, diag, upper) at the
         solution). Each column iterates until its own update is below ``tol`` (the
         others are not computed again): its result does not depend on the other
-        columns, so not on the ranks either."""
+        columns, so not on the ranks either. From a converged state Newton needs 3-7
+        iterations; a column still moving after ``max_it``, or driven out of
+        [-0.5, 1.5] c_max, has no solution at these vertex values (a wild iterate of the
+        global Newton: its line search then shortens the step)."""
         u = self.u.copy()
         cmax = self.K.c_max
         active = np.arange(u.shape[0])
@@ -449,7 +459,10 @@ class Columns:
             R, lo, di, up = self._system(ua, core[active], q, dq, dt, active)
             du = -_thomas(lo, di, up, R)
             du = np.clip(np.nan_to_num(du, nan=0.0), -0.1 * cmax, 0.1 * cmax)
-            u[active] = ua + du
+            ua += du
+            u[active] = ua
+            if np.any(np.abs(ua[:, 0] - 0.5 * cmax) > cmax):
+                return False, None
             active = active[~np.all(np.abs(du) < tol * cmax, axis=1)]
             if active.size == 0:
                 break
@@ -483,6 +496,7 @@ class SkinInterface(NodalInterface):
                                geometry.faces, Kirchhoff(diffusivity, cmax),
                                model.params.operation.initial_stoichiometry * cmax)
         self.geometry = geometry
+        self._memo = None
 
     def _current(self, vals, u0, only=None):
         """i (A/m²) and ∂i/∂ each argument (complex step; ``only``: that argument's, the
@@ -504,8 +518,23 @@ class SkinInterface(NodalInterface):
 
     def _solve(self):
         """(i, Q_N, derivatives or None) at the present unknowns; NaN where a column
-        does not converge (the Newton step then fails)."""
+        does not converge (the Newton step then fails). The residual and the Jacobian of
+        one Newton iteration ask at the same unknowns: the columns are solved once (the
+        answer is kept with its inputs: vertex values, time step, old column state)."""
         vals = self.values()
+        dt = float(self.model.dt.value)
+        memo = self._memo
+        if (memo is not None and memo[0] == dt
+                and all(np.array_equal(a, b) for a, b in zip(memo[1], vals, strict=True))
+                and np.array_equal(memo[2], self.columns.u_old)):
+            self.columns.u[:] = memo[3]
+            return memo[4]
+        out = self._solve_columns(vals, dt)
+        col = self.columns
+        self._memo = (dt, [v.copy() for v in vals], col.u_old.copy(), col.u.copy(), out)
+        return out
+
+    def _solve_columns(self, vals, dt):
         col, W = self.columns, self.w_total
         jc = self.jc
 
@@ -513,7 +542,7 @@ class SkinInterface(NodalInterface):
             i, g = self._current([v[rows] for v in vals], u0, only=jc)
             return -W[rows] * i / FARADAY, -W[rows] * g[jc] / FARADAY
 
-        ok, system = col.solve(vals[jc], inflow, float(self.model.dt.value))
+        ok, system = col.solve(vals[jc], inflow, dt)
         if not ok:
             nan = np.full(W.size, np.nan)
             return nan, nan, system
