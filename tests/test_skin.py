@@ -74,7 +74,7 @@ def test_a_column_without_a_solution_fails_fast():
 
     ok, system = col.solve(np.array([2e4]), _flood, 10.0)
     assert not ok and system is None
-    assert len(calls) <= 16  # clipped steps of 0.1 c_max leave [-0.5, 1.5] c_max
+    assert len(calls) <= 20  # clipped steps of 0.1 c_max leave [-1, 2] c_max
     assert np.all(col.u == 2e4)  # the state is left as it was
 
 

@@ -453,7 +453,7 @@ class Columns:
         diag[:, 0] -= dinflow
         return R, lower, diag, upper
 
-    def solve(self, core, inflow_of, dt, tol=1e-9, max_it=30):
+    def solve(self, core, inflow_of, dt, tol=1e-9, max_it=120):
         """Column states for core concentrations ``core`` (mol/m³) and the inflow at the
         surface ``inflow_of(u_0, rows) -> (Q_0 mol/s, dQ_0/du_0)`` of the columns
         ``rows``; from ``self.u``. Returns (converged, (lower, diag, upper) at the
@@ -461,9 +461,10 @@ class Columns:
         others are not computed again): its result does not depend on the other
         columns, so not on the ranks either. The last update is applied: its error is
         of the order of (tol · c_max)² / c_max. From a converged state Newton needs 3-6
-        iterations; a column still moving after ``max_it``, or driven out of
-        [-0.5, 1.5] c_max, has no solution at these vertex values (a wild iterate of the
-        global Newton: its line search then shortens the step)."""
+        iterations (a first step from rest, on a tiny cell: up to ~100); a column still
+        moving after ``max_it``, or driven out of [-1, 2] c_max (the range of Φ's table),
+        has no solution at these vertex values (a wild iterate of the global Newton: its
+        line search then shortens the step)."""
         u = self.u.copy()
         system = tuple(np.empty(u.shape) for _ in range(3))
         for rows in _chunks(u.shape[0]):  # CHUNK columns at a time: bounded temporaries
@@ -489,7 +490,7 @@ class Columns:
             du = np.clip(np.nan_to_num(du, nan=0.0), -0.1 * cmax, 0.1 * cmax)
             ua += du
             u[active] = ua
-            if np.any(np.abs(ua[:, 0] - 0.5 * cmax) > cmax):
+            if np.any(np.abs(ua[:, 0] - 0.5 * cmax) > 1.5 * cmax):
                 return False
             active = active[~np.all(np.abs(du) < tol * cmax, axis=1)]
             if active.size == 0:
