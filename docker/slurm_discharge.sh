@@ -22,6 +22,11 @@
 #SBATCH --signal=B:USR1@300          # warn the script 5 min before the limit
 
 set -uo pipefail
+# the wall-time warning (USR1) or a cancel (TERM) may come at any moment, even before the
+# run starts: remembered, and passed on to the run as SIGTERM once it exists
+PID=
+STOP=
+trap 'STOP=1; [ -n "$PID" ] && kill -TERM "$PID" 2> /dev/null' USR1 TERM
 FILE=${1:?structure .npz}
 CURRENT=${2:-8}
 OUT=${OUT:-results/$(basename "$FILE" .npz)_${CURRENT}mA}
@@ -43,7 +48,7 @@ srun fem-assb discharge "$FILE" --electrolyte solid --current-density "$CURRENT"
     -o "$OUT" --checkpoint-minutes 20 --fields-every 0 "${RESUME[@]}" --json \
     > "$OUT/result.json" &
 PID=$!
-trap 'kill -TERM "$PID" 2> /dev/null' USR1 TERM
+[ -n "$STOP" ] && kill -TERM "$PID" 2> /dev/null
 wait "$PID"; RC=$?
 if [ "$RC" -gt 128 ] && kill -0 "$PID" 2> /dev/null; then  # the trap interrupted wait
   wait "$PID"; RC=$?
