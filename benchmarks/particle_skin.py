@@ -56,6 +56,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rates", type=float, nargs="+", default=[0.2, 1.0, 2.0])
     ap.add_argument("-o", "--output", default=None, help="JSON file of the table")
+    ap.add_argument("--skin-only", action="store_true", help="leave out the plain elements")
+    ap.add_argument("--cells", nargs="+", default=None,
+                    help="the cells to run, by the start of their name (e.g. gmsh voxel)")
     args = ap.parse_args()
     base = default_parameters()
     ref = {r: sphere_utilisation(base, RADIUS_UM * 1e-6, r)[0] for r in args.rates}
@@ -63,7 +66,9 @@ def main() -> None:
     table = {"rates_C": args.rates, "sphere": ref, "cells": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name, make in cells(Path(tmp)):
-            for skin in (False, True):
+            if args.cells and not any(name.startswith(c) for c in args.cells):
+                continue
+            for skin in (True,) if args.skin_only else (False, True):
                 p = base.updated({"resolution": {"skin": skin},
                                   "solver": {"newton_atol": 1e-11}})
                 sim, row = make(p), {}
