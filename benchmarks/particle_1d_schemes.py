@@ -30,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from spm_reference import _Sphere, sphere_utilisation  # noqa: E402
 
-from fem_assb.constants import FARADAY  # noqa: E402
 from fem_assb.materials import default_parameters  # noqa: E402
 from fem_assb.physics.skin import graded_faces  # noqa: E402
 
@@ -160,15 +159,8 @@ class Network:
         return float(sol.t_events[0][0] * c_rate / 3600.0)
 
     def _volt(self, c, j):
-        """Cell voltage (V): U + η_c at this scheme's surface value (``_Sphere.voltage``'s
-        kinetics)."""
-        sph = self.sph
-        cs = self.surface(c, j)
-        cmax, p = sph.cmax, sph.p
-        d, delta = cmax - cs, 1e-3 * cmax
-        i0 = p.cam.k_solid * p.solid_electrolyte.li_concentration**0.5 * max(
-            cs, 1e-9 * cmax) ** 0.5 * (0.5 * (d + np.sqrt(d * d + delta * delta))) ** 0.5
-        return float(sph.U(cs / cmax) + 2.0 / sph.f * np.arcsinh(-j * FARADAY / (2 * i0)))
+        """Cell voltage (V): the sphere's U + η_c at this scheme's surface value."""
+        return float(self.sph.surface_voltage(self.surface(c, j), j))
 
 
 SCHEMES = [

@@ -187,9 +187,13 @@ class _Sphere:
         return rhs
 
     def voltage(self, c, j):
-        p, cmax = self.p, self.cmax
         cs = np.interp(self.phi(c[-1]) + j * (self.radius - self.r_c[-1]), self.table,
-                       self.xs * cmax)
+                       self.xs * self.cmax)
+        return self.surface_voltage(cs, j)
+
+    def surface_voltage(self, cs, j):
+        """U(x_R) + η_c (V) at the surface value ``cs`` (mol/m³) and inflow ``j``."""
+        p, cmax = self.p, self.cmax
         d, delta = cmax - cs, 1e-3 * cmax
         i0 = p.cam.k_solid * p.solid_electrolyte.li_concentration**0.5 * np.maximum(
             cs, 1e-9 * cmax) ** 0.5 * (0.5 * (d + np.sqrt(d * d + delta * delta))) ** 0.5

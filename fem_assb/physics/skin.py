@@ -5,8 +5,8 @@ ASSB particle behind a saturating skin ~0.1-0.4 µm thick and a front ~1 µm dee
 elements store a shell half an element thick in each surface node and over-predict the
 capacity ~2x at 1C. Measured in 1D (``benchmarks/particle_1d_schemes.py``, a 5 µm sphere
 against a converged radial grid): the outer ~0.7-1 element must be graded from a first
-cell of a few nm; a column only inside the surface node's own storage (half an element)
-leaves +14 % at 1C, a graded shell one element deep over the 1 µm core is within 1 %.
+cell of a few nm; a graded shell half an element deep over the 1 µm core leaves +8.6 %
+at 1C, one element deep −0.9 % (0.2C to 2C within 1.2 %).
 
 So the CAM is split into a core and a skin of depth L_k (``depth``, less where the
 mesh cannot move that far) under every interface vertex k:
